@@ -1,0 +1,29 @@
+package backend
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDefaultIsGoBackend(t *testing.T) {
+	t.Setenv(EnvVar, "")
+	if got := Config(); got != "go" {
+		t.Fatalf("Config() with %s unset = %q, want \"go\"", EnvVar, got)
+	}
+	b, err := New()
+	if err != nil {
+		t.Fatalf("New(): %v", err)
+	}
+	defer b.Finalize()
+	if !strings.Contains(strings.ToLower(b.Name()), "go") {
+		t.Fatalf("default backend is %q, want the Go backend", b.Name())
+	}
+}
+
+func TestUnknownBackendIsAnError(t *testing.T) {
+	t.Setenv(EnvVar, "nosuchbackend:x")
+	_, err := New()
+	if err == nil || !strings.Contains(err.Error(), "nosuchbackend") {
+		t.Fatalf("New() with an unknown backend: err = %v, want an error naming it", err)
+	}
+}
