@@ -1,0 +1,70 @@
+// Command nbrun executes notebooks headless with the project's GoNB kernel and fails
+// when any cell failed: an error output, a compile error, a runtime panic, a non-zero
+// exit, or a cell tagged "expect-image" that displayed no image (GoNB reports some of
+// these as success, so nbrun checks the outputs itself). It prints a time table.
+//
+//	go run ./diffusion/cmd/nbrun -preset smoke -out outputs/executed notebooks/*.ipynb
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/godiffusion/notebooks/diffusion/notebook"
+	"github.com/godiffusion/notebooks/diffusion/preset"
+)
+
+func main() {
+	presetName := flag.String("preset", preset.Default(), "preset passed to the cells: smoke, cpu or paper")
+	outDir := flag.String("out", "outputs/executed", "directory for the executed notebooks and their logs")
+	kernel := flag.String("kernel", notebook.DefaultKernel, "Jupyter kernelspec to run the notebooks with")
+	timeout := flag.Duration("cell-timeout", 30*time.Minute, "time limit of one cell")
+	python := flag.String("python", notebook.DefaultPython, "Python interpreter that has nbconvert")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: nbrun [flags] notebook.ipynb...\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if err := run(*presetName, *outDir, *kernel, *python, *timeout, flag.Args()); err != nil {
+		fmt.Fprintln(os.Stderr, "nbrun:", err)
+		os.Exit(1)
+	}
+}
+
+func run(presetName, outDir, kernel, python string, timeout time.Duration, paths []string) error {
+	p, err := preset.Parse(presetName)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return fmt.Errorf("no notebooks given")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	opts := notebook.Options{Kernel: kernel, Preset: p, OutDir: outDir, CellTimeout: timeout, Python: python}
+	var results []*notebook.Result
+	failed := 0
+	for _, path := range paths {
+		fmt.Printf("running %s (preset %s)...\n", path, p)
+		res, err := notebook.Run(ctx, path, opts)
+		if err != nil {
+			return err
+		}
+		status := "ok"
+		if !res.OK() {
+			status, failed = "FAILED", failed+1
+		}
+		fmt.Printf("  %s in %s\n", status, res.Wall.Round(100*time.Millisecond))
+		results = append(results, res)
+	}
+	fmt.Println()
+	notebook.WriteTable(os.Stdout, results)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d notebooks failed", failed, len(paths))
+	}
+	return nil
+}
