@@ -222,3 +222,34 @@ func stripTags(html string) string {
 	}
 	return s
 }
+
+// Title returns the text of the notebook's first Markdown heading, or "untitled".
+func (nb *Notebook) Title() string {
+	for _, c := range nb.Cells {
+		if c.Type != "markdown" {
+			continue
+		}
+		for _, l := range strings.Split(string(c.Source), "\n") {
+			if strings.HasPrefix(l, "#") {
+				return strings.TrimSpace(strings.TrimLeft(l, "#"))
+			}
+		}
+	}
+	return "untitled"
+}
+
+// Images counts the image outputs (PNG, SVG, GIF, JPEG) of all cells.
+func (nb *Notebook) Images() int {
+	n := 0
+	for _, c := range nb.Cells {
+		for _, o := range c.Outputs {
+			for mime := range o.Data {
+				switch mime {
+				case "image/png", "image/gif", "image/jpeg":
+					n++
+				}
+			}
+		}
+	}
+	return n
+}

@@ -1,0 +1,44 @@
+# The two commands: `make test` (what CI runs) and `make report` (the PDF and the
+# deliverables). Everything else is a step of those or a convenience.
+SHELL := /bin/bash
+export GOEXPERIMENT := simd
+export GOMLX_BACKEND ?= go
+export GOMLX_NO_AUTO_INSTALL := 1
+PYTHON := /usr/bin/python3
+OUT ?= outputs
+PRESET ?= cpu
+GO_TEST_FLAGS ?= -timeout 45m
+
+.PHONY: setup test vet unit notebooks-smoke report notebook bench clean
+
+## setup: install Jupyter, Chromium, GoNB and the project's kernels (idempotent)
+setup:
+	@scripts/setup.sh
+
+## test: setup, go vet, go test, every notebook at the smoke preset + PDF export check
+test: setup vet unit notebooks-smoke
+
+vet:
+	@test -z "$$(gofmt -l diffusion)" || { echo "gofmt would change:"; gofmt -l diffusion; exit 1; }
+	go vet ./...
+
+unit:
+	go test $(GO_TEST_FLAGS) ./...
+
+notebooks-smoke:
+	go run ./diffusion/cmd/report -preset smoke -out $(OUT)/smoke
+
+## report: every notebook at the cpu preset -> outputs/report.pdf + deliverables
+report: setup
+	go run ./diffusion/cmd/report -preset $(PRESET) -out $(OUT)
+
+## notebook: serve the notebooks on http://127.0.0.1:8888 (classic Jupyter notebook)
+notebook: setup
+	cd notebooks && $(PYTHON) -m notebook --ip=127.0.0.1 --no-browser
+
+## bench: Go benchmarks of the models' training and sampling steps
+bench:
+	go test -run '^$$' -bench . -benchtime 5x ./diffusion/...
+
+clean:
+	rm -rf $(OUT)

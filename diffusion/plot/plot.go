@@ -1,0 +1,215 @@
+// Package plot renders the project's figures to PNG with gonum/plot: curves (loss,
+// metrics over training) and 2-D scatter plots. PNG survives every export (notebook,
+// HTML, PDF). Display a PNG in a notebook with gonbui.DisplayPNG.
+package plot
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Options are the common settings of a figure.
+type Options struct {
+	Title          string
+	XLabel, YLabel string
+	Width, Height  vg.Length // default 16 cm x 10 cm
+	LogY           bool      // logarithmic y axis (non-positive values are dropped)
+	EqualAxes      bool      // same scale on both axes (for point clouds)
+	// Fixed axis ranges; used when Min < Max.
+	XMin, XMax, YMin, YMax float64
+}
+
+func (o Options) size() (vg.Length, vg.Length) {
+	w, h := o.Width, o.Height
+	if w <= 0 {
+		w = 16 * vg.Centimeter
+	}
+	if h <= 0 {
+		h = 10 * vg.Centimeter
+	}
+	return w, h
+}
+
+// Curve is one named line of a line plot.
+type Curve struct {
+	Name string
+	X, Y []float64
+}
+
+// Palette is the colour cycle used for curves and point groups (Tableau 10).
+var Palette = []color.RGBA{
+	{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
+	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255},
+	{188, 189, 34, 255}, {23, 190, 207, 255},
+}
+
+// Lines draws curves and returns the PNG.
+func Lines(opts Options, curves ...Curve) ([]byte, error) {
+	if len(curves) == 0 {
+		return nil, errors.New("plot.Lines: no curves")
+	}
+	p := newPlot(opts)
+	if opts.LogY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
+	for i, c := range curves {
+		if len(c.X) != len(c.Y) {
+			return nil, fmt.Errorf("plot.Lines: curve %q has %d x and %d y values", c.Name, len(c.X), len(c.Y))
+		}
+		xys := make(plotter.XYs, 0, len(c.X))
+		for j := range c.X {
+			if isFinite(c.X[j]) && isFinite(c.Y[j]) && (!opts.LogY || c.Y[j] > 0) {
+				xys = append(xys, plotter.XY{X: c.X[j], Y: c.Y[j]})
+			}
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		line, err := plotter.NewLine(xys)
+		if err != nil {
+			return nil, fmt.Errorf("plot.Lines: %w", err)
+		}
+		line.Color = Palette[i%len(Palette)]
+		line.Width = vg.Points(1.5)
+		p.Add(line)
+		if c.Name != "" {
+			p.Legend.Add(c.Name, line)
+		}
+	}
+	p.Add(plotter.NewGrid())
+	return render(p, opts)
+}
+
+// Points is one named group of 2-D points of a scatter plot.
+type Points struct {
+	Name   string
+	XY     [][2]float64
+	Color  color.Color // Palette by group index when nil
+	Radius vg.Length   // default 1 point
+}
+
+// Scatter draws groups of points and returns the PNG.
+func Scatter(opts Options, groups ...Points) ([]byte, error) {
+	if len(groups) == 0 {
+		return nil, errors.New("plot.Scatter: no points")
+	}
+	p := newPlot(opts)
+	for i, g := range groups {
+		xys := make(plotter.XYs, 0, len(g.XY))
+		for _, q := range g.XY {
+			if isFinite(q[0]) && isFinite(q[1]) {
+				xys = append(xys, plotter.XY{X: q[0], Y: q[1]})
+			}
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		s, err := plotter.NewScatter(xys)
+		if err != nil {
+			return nil, fmt.Errorf("plot.Scatter: %w", err)
+		}
+		s.GlyphStyle.Shape = draw.CircleGlyph{}
+		s.GlyphStyle.Radius = g.Radius
+		if s.GlyphStyle.Radius <= 0 {
+			s.GlyphStyle.Radius = vg.Points(1)
+		}
+		s.GlyphStyle.Color = g.Color
+		if g.Color == nil {
+			s.GlyphStyle.Color = Palette[i%len(Palette)]
+		}
+		p.Add(s)
+		if g.Name != "" {
+			p.Legend.Add(g.Name, s)
+		}
+	}
+	if opts.EqualAxes {
+		equalize(p, opts)
+	}
+	return render(p, opts)
+}
+
+func newPlot(opts Options) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = opts.Title
+	p.X.Label.Text = opts.XLabel
+	p.Y.Label.Text = opts.YLabel
+	p.Legend.Top = true
+	if opts.XMin < opts.XMax {
+		p.X.Min, p.X.Max = opts.XMin, opts.XMax
+	}
+	if opts.YMin < opts.YMax {
+		p.Y.Min, p.Y.Max = opts.YMin, opts.YMax
+	}
+	return p
+}
+
+// equalize widens the narrower axis so one unit has the same length on both axes.
+func equalize(p *plot.Plot, opts Options) {
+	w, h := opts.size()
+	xr, yr := p.X.Max-p.X.Min, p.Y.Max-p.Y.Min
+	if xr <= 0 || yr <= 0 {
+		return
+	}
+	aspect := float64(w) / float64(h) // approximate: ignores the space of labels
+	if xr/yr < aspect {
+		c, half := (p.X.Min+p.X.Max)/2, yr*aspect/2
+		p.X.Min, p.X.Max = c-half, c+half
+	} else {
+		c, half := (p.Y.Min+p.Y.Max)/2, xr/aspect/2
+		p.Y.Min, p.Y.Max = c-half, c+half
+	}
+}
+
+func render(p *plot.Plot, opts Options) ([]byte, error) {
+	w, h := opts.size()
+	wt, err := p.WriterTo(w, h, "png")
+	if err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// WriteFile writes data to path atomically (a temp file in the same directory, then a
+// rename), creating the directory.
+func WriteFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

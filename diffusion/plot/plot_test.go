@@ -1,0 +1,80 @@
+package plot
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func decode(t *testing.T, data []byte) (w, h int) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	return img.Bounds().Dx(), img.Bounds().Dy()
+}
+
+func TestLinesRendersPNG(t *testing.T) {
+	data, err := Lines(Options{Title: "loss", LogY: true},
+		Curve{Name: "train", X: []float64{1, 2, 3}, Y: []float64{1, 0.1, 0.01}},
+		Curve{Name: "validation", X: []float64{1, 3}, Y: []float64{1.2, 0.02}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, h := decode(t, data); w < 300 || h < 200 {
+		t.Errorf("PNG is %dx%d", w, h)
+	}
+	if _, err := Lines(Options{}, Curve{X: []float64{1}, Y: nil}); err == nil {
+		t.Error("mismatched curve gave no error")
+	}
+	if _, err := Lines(Options{}); err == nil {
+		t.Error("no curves gave no error")
+	}
+}
+
+func TestScatterDrawsPointsInTheirColour(t *testing.T) {
+	pts := make([][2]float64, 0, 400)
+	for i := 0; i < 400; i++ {
+		pts = append(pts, [2]float64{float64(i%20) / 20, float64(i/20) / 20})
+	}
+	data, err := Scatter(Options{EqualAxes: true, Width: 300, Height: 300}, Points{XY: pts, Color: Palette[3], Radius: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	red := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r>>8 > 180 && g>>8 < 80 && bl>>8 < 80 {
+				red++
+			}
+		}
+	}
+	if red < 1000 {
+		t.Errorf("only %d red pixels: the points were not drawn", red)
+	}
+}
+
+func TestWriteFileIsAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "a.png")
+	if err := WriteFile(path, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(path, []byte("yy")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if string(got) != "yy" || len(entries) != 1 {
+		t.Errorf("content %q, %d files in dir (temp files left?)", got, len(entries))
+	}
+}
