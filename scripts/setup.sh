@@ -6,6 +6,8 @@
 #   scripts/setup.sh            everything
 #   SKIP_APT=1 scripts/setup.sh only the Go tools and kernels (e.g. not root, packages
 #                               already installed)
+#   SKIP_PDF=1 scripts/setup.sh no Chromium/poppler (no PDF report; e.g. on Ubuntu, whose
+#                               chromium is a snap)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,7 +23,8 @@ GOPLS_VERSION=v0.21.1
 # notebook server for interactive use), Chromium for the PDF, MathJax and RequireJS
 # served from disk so exported HTML renders offline, poppler-utils to check the PDF.
 APT_PACKAGES=(python3-nbconvert python3-nbclient python3-jupyter-client python3-ipykernel
-  jupyter-notebook chromium libjs-mathjax libjs-requirejs poppler-utils fonts-dejavu-core)
+  jupyter-notebook libjs-mathjax libjs-requirejs fonts-dejavu-core)
+[ "${SKIP_PDF:-}" = 1 ] || APT_PACKAGES+=(chromium poppler-utils)
 
 log() { printf '[setup] %s\n' "$*"; }
 
