@@ -33,11 +33,11 @@ type Notebook struct {
 
 // Cell is one notebook cell.
 type Cell struct {
-	Type           string         `json:"cell_type"`
-	Source         MultiString    `json:"source"`
-	Metadata       CellMetadata   `json:"metadata"`
-	Outputs        []Output       `json:"outputs"`
-	ExecutionCount *int           `json:"execution_count"`
+	Type           string       `json:"cell_type"`
+	Source         MultiString  `json:"source"`
+	Metadata       CellMetadata `json:"metadata"`
+	Outputs        []Output     `json:"outputs"`
+	ExecutionCount *int         `json:"execution_count"`
 }
 
 // CellMetadata holds the tags and the execution timestamps nbclient records.
