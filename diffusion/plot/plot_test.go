@@ -78,3 +78,24 @@ func TestWriteFileIsAtomic(t *testing.T) {
 		t.Errorf("content %q, %d files in dir (temp files left?)", got, len(entries))
 	}
 }
+
+func TestScatterPanelsAndRegions(t *testing.T) {
+	a := Points{Name: "a", XY: [][2]float64{{0, 0}, {1, 1}}}
+	data, err := ScatterPanels(Options{Title: "panels"}, 2, Panel{Title: "one", Groups: []Points{a}},
+		Panel{Title: "two", Groups: []Points{a}}, Panel{Title: "three", Groups: []Points{a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three panels in two columns: two rows of square panels plus the title band.
+	if w, h := decode(t, data); h <= w || w < 400 {
+		t.Errorf("2x2 panels with a title: %dx%d, want about 454 wide and taller than wide", w, h)
+	}
+	data, err = Regions(Options{Title: "regions"}, 10, 10, -1, 1, -1, 1, func(ix, iy int) int { return ix / 5 }, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode(t, data)
+	if _, err := Regions(Options{}, 0, 10, -1, 1, -1, 1, nil); err == nil {
+		t.Error("Regions with an empty grid gave no error")
+	}
+}
