@@ -6,6 +6,7 @@
 #   scripts/setup.sh            everything
 #   SKIP_APT=1 scripts/setup.sh only the Go tools and kernels (e.g. not root, packages
 #                               already installed)
+#   SKIP_TORCH=1                no PyTorch (its .pt/.npy compatibility tests then skip)
 #   SKIP_PDF=1 scripts/setup.sh no Chromium/poppler (no PDF report; e.g. on Ubuntu, whose
 #                               chromium is a snap)
 set -euo pipefail
@@ -25,6 +26,9 @@ GOPLS_VERSION=v0.21.1
 APT_PACKAGES=(python3-nbconvert python3-nbclient python3-jupyter-client python3-ipykernel
   jupyter-notebook libjs-mathjax libjs-requirejs fonts-dejavu-core)
 [ "${SKIP_PDF:-}" = 1 ] || APT_PACKAGES+=(chromium poppler-utils)
+# PyTorch (CPU, Debian's 1.13) and numpy: the tests check that the .pt and .npy
+# deliverables load in torch/numpy, and shared/bench/torch_peer.py measures the peer.
+[ "${SKIP_TORCH:-}" = 1 ] || APT_PACKAGES+=(python3-torch python3-numpy)
 
 log() { printf '[setup] %s\n' "$*"; }
 
