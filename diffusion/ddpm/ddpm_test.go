@@ -1,0 +1,372 @@
+package ddpm
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gomlx/compute"
+
+	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/nets"
+	"github.com/godiffusion/notebooks/diffusion/schedule"
+)
+
+func testBackend(tb testing.TB) compute.Backend {
+	tb.Helper()
+	b, err := backend.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// gaussianData returns n points of N(mean, diag(std^2)).
+func gaussianData(n int, mean, std [2]float64, seed uint64) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	out := make([]float32, 0, 2*n)
+	for range n {
+		out = append(out, float32(mean[0]+std[0]*rng.NormFloat64()), float32(mean[1]+std[1]*rng.NormFloat64()))
+	}
+	return out
+}
+
+// clusterData returns n points on k small rings around k centers on a circle of radius 1.3,
+// labeled by ring.
+func clusterData(n, k int, seed uint64) ([]float32, []int) {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	pts := make([]float32, 0, 2*n)
+	labels := make([]int, n)
+	for i := range n {
+		c := i % k
+		a := 2 * math.Pi * float64(c) / float64(k)
+		th := 2 * math.Pi * rng.Float64()
+		r := 0.3 + 0.03*rng.NormFloat64()
+		pts = append(pts, float32(1.3*math.Cos(a)+r*math.Cos(th)), float32(1.3*math.Sin(a)+r*math.Sin(th)))
+		labels[i] = c
+	}
+	return pts, labels
+}
+
+func meanStd(pts []float32) (mean, std [2]float64) {
+	n := float64(len(pts) / 2)
+	for i := 0; i < len(pts); i += 2 {
+		mean[0] += float64(pts[i]) / n
+		mean[1] += float64(pts[i+1]) / n
+	}
+	for i := 0; i < len(pts); i += 2 {
+		for j := range 2 {
+			d := float64(pts[i+j]) - mean[j]
+			std[j] += d * d / n
+		}
+	}
+	std[0], std[1] = math.Sqrt(std[0]), math.Sqrt(std[1])
+	return
+}
+
+var tinyNet = nets.DenoiserConfig{DataDim: 2, HiddenWidth: 64, HiddenLayers: 3, Activation: nets.PReLU}
+var tinyClf = nets.ClassifierConfig{DataDim: 2, Hidden: []int{32, 32}, NumClasses: 3, Activation: nets.ReLU}
+
+func TestDenoiserLearnsGaussian(t *testing.T) {
+	b := testBackend(t)
+	data := gaussianData(1000, [2]float64{1, -0.5}, [2]float64{0.3, 0.6}, 1)
+	d, err := NewDenoiser(b, tinyNet, schedule.DefaultConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls int
+	hist, err := d.Train(data, nil, TrainConfig{Steps: 400, BatchSize: 128, LR: 3e-3, LRSchedule: CosineLR,
+		FinalLRFraction: 0.1, Seed: 2, ValEvery: 200, ValSize: 500, Progress: func(int, float64) { calls++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 400 || len(hist.TrainLoss) != 400 || len(hist.ValLoss) != 2 {
+		t.Fatalf("progress calls %d, losses %d, val %d", calls, len(hist.TrainLoss), len(hist.ValLoss))
+	}
+	first, last := avg(hist.TrainLoss[:20]), avg(hist.TrainLoss[len(hist.TrainLoss)-50:])
+	t.Logf("train loss %.3f -> %.3f, val %v in %s", first, last, hist.ValLoss, hist.Duration)
+	if !(last < 0.6*first) {
+		t.Errorf("loss did not go down enough: %.3f -> %.3f", first, last)
+	}
+	s, err := d.Sample(1000, SampleConfig{Seed: 3, StepsPerCall: 25, RecordEvery: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, sd := meanStd(s.Points)
+	t.Logf("samples mean %.3f std %.3f in %s", m, sd, s.Duration)
+	if math.Abs(m[0]-1) > 0.1 || math.Abs(m[1]+0.5) > 0.1 || math.Abs(sd[0]-0.3) > 0.1 || math.Abs(sd[1]-0.6) > 0.1 {
+		t.Errorf("samples mean %v std %v, want (1,-0.5) (0.3,0.6)", m, sd)
+	}
+	if len(s.Frames) != 6 || s.FrameSteps[5] != 500 || len(s.Frames[5]) != 2000 {
+		t.Errorf("frames: %d, steps %v", len(s.Frames), s.FrameSteps)
+	}
+	// DDIM with 50 steps also matches.
+	s2, err := d.SampleDDIM(1000, DDIMConfig{Steps: 50, Seed: 4, StepsPerCall: 25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, sd = meanStd(s2.Points)
+	t.Logf("DDIM-50 samples mean %.3f std %.3f in %s", m, sd, s2.Duration)
+	if math.Abs(m[0]-1) > 0.1 || math.Abs(m[1]+0.5) > 0.1 || math.Abs(sd[0]-0.3) > 0.12 || math.Abs(sd[1]-0.6) > 0.12 {
+		t.Errorf("DDIM samples mean %v std %v, want (1,-0.5) (0.3,0.6)", m, sd)
+	}
+}
+
+func avg(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// nearestLabel returns the label of the nearest data point.
+func nearestLabel(x, y float32, pts []float32, labels []int) int {
+	best, bl := math.Inf(1), -1
+	for i := 0; i < len(pts); i += 2 {
+		dx, dy := float64(x-pts[i]), float64(y-pts[i+1])
+		if d := dx*dx + dy*dy; d < best {
+			best, bl = d, labels[i/2]
+		}
+	}
+	return bl
+}
+
+func TestClassifierGuidance(t *testing.T) {
+	b := testBackend(t)
+	pts, labels := clusterData(900, 3, 5)
+	d, err := NewDenoiser(b, tinyNet, schedule.DefaultConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Train(pts, nil, TrainConfig{Steps: 400, BatchSize: 128, LR: 3e-3, LRSchedule: CosineLR, FinalLRFraction: 0.1, Seed: 2, ValSize: 100}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClassifier(b, tinyClf, schedule.DefaultConfig(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := c.Train(pts, labels, nil, nil, TrainConfig{Steps: 300, BatchSize: 128, LR: 3e-3, Seed: 4, ValEvery: 150, ValSize: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("classifier val acc %v loss %v in %s", hist.ValAcc, hist.ValLoss, hist.Duration)
+	accT, err := c.AccuracyByTime(pts, labels, 5, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("accuracy by t: %+v", accT)
+	if accT[0].Accuracy < 0.95 || accT[4].Accuracy > accT[0].Accuracy {
+		t.Errorf("accuracy by time %+v: want ~1 at small t, decreasing", accT)
+	}
+	grid, err := c.PredictGrid(-2, 2, -2, 2, 21, 21, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The grid cell at a cluster center predicts its class.
+	if k := grid.ArgMax(20-3, 10); k != 0 { // x=1.6,y=0: near center of class 0 at (1.3, 0)
+		t.Errorf("grid argmax at (1.6, 0) = %d want 0", k)
+	}
+
+	const per = 200
+	share := func(s *Samples, want int, from, to int) float64 {
+		hits := 0
+		for i := from; i < to; i++ {
+			if nearestLabel(s.Points[2*i], s.Points[2*i+1], pts, labels) == want {
+				hits++
+			}
+		}
+		return float64(hits) / float64(to-from)
+	}
+	unguided, err := d.SampleDDIM(per, DDIMConfig{Steps: 100, Seed: 11, StepsPerCall: 25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guided, err := d.SampleGuided(c, []int{0, 1, 2}, per, 1, DDIMConfig{Steps: 100, Seed: 11, StepsPerCall: 25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 3 {
+		u, g := share(unguided, k, 0, per), share(guided, k, k*per, (k+1)*per)
+		t.Logf("class %d: share unguided %.2f, guided %.2f", k, u, g)
+		if g < 0.9 || g < u+0.4 {
+			t.Errorf("class %d: guided share %.2f vs unguided %.2f", k, g, u)
+		}
+	}
+	if guided.Labels[per] != 1 || len(guided.Points) != 2*3*per {
+		t.Error("guided labels/points layout")
+	}
+}
+
+// TestGuidanceGradient checks the autodiff gradient of log softmax_y against central finite
+// differences of Probabilities.
+func TestGuidanceGradient(t *testing.T) {
+	b := testBackend(t)
+	c, err := NewClassifier(b, nets.ClassifierConfig{DataDim: 2, Hidden: []int{16, 16}, NumClasses: 3, Activation: nets.GELU},
+		schedule.DefaultConfig(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := []float32{0.3, -0.7, 1.2, 0.4, -0.5, -1.1}
+	y := []int{0, 1, 2}
+	const tt = 123
+	grad, err := c.GuidanceGradientValues(x, y, tt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logp := func(x []float32) []float64 {
+		p, err := c.Probabilities(x, []int{tt, tt, tt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]float64, 3)
+		for i := range 3 {
+			out[i] = math.Log(float64(p[i*3+y[i]]))
+		}
+		return out
+	}
+	const h = 1e-2
+	for i := range 3 {
+		for j := range 2 {
+			xp := append([]float32(nil), x...)
+			xm := append([]float32(nil), x...)
+			xp[2*i+j] += h
+			xm[2*i+j] -= h
+			fd := (logp(xp)[i] - logp(xm)[i]) / (2 * h)
+			if math.Abs(fd-float64(grad[2*i+j])) > 2e-3+0.02*math.Abs(fd) {
+				t.Errorf("point %d axis %d: autodiff %.5f, finite differences %.5f", i, j, grad[2*i+j], fd)
+			}
+		}
+	}
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	b := testBackend(t)
+	dir := filepath.Join(t.TempDir(), "model")
+	d, err := NewDenoiser(b, tinyNet, schedule.DefaultConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts := gaussianData(500, [2]float64{0, 0}, [2]float64{1, 1}, 3)
+	if _, err := d.Train(pts, nil, TrainConfig{Steps: 20, BatchSize: 64, LR: 1e-3, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ts := []int{0, 100, 499, 7}
+	x := pts[:8]
+	want, err := d.PredictNoise(x, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	// Saving again over an existing checkpoint works (atomic replace).
+	if err := d.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := LoadDenoiser(b, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2.Net != d.Net || d2.Schedule.Config != d.Schedule.Config {
+		t.Errorf("config not restored: %+v %+v", d2.Net, d2.Schedule.Config)
+	}
+	got, err := d2.PredictNoise(x, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("prediction %d: %g after loading, %g before", i, got[i], want[i])
+		}
+	}
+	// Samples are identical too.
+	s1, _ := d.SampleDDIM(10, DDIMConfig{Steps: 20, Seed: 1})
+	s2, _ := d2.SampleDDIM(10, DDIMConfig{Steps: 20, Seed: 1})
+	for i := range s1.Points {
+		if s1.Points[i] != s2.Points[i] {
+			t.Fatalf("samples differ at %d", i)
+		}
+	}
+
+	// Classifier round trip.
+	c, err := NewClassifier(b, tinyClf, schedule.DefaultConfig(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdir := filepath.Join(t.TempDir(), "clf")
+	if err := c.Save(cdir); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := LoadClassifier(b, cdir, &tinyClf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, _ := c.Probabilities(x, ts)
+	p2, _ := c2.Probabilities(x, ts)
+	for i := range p1 {
+		if p1[i] != p2[i] {
+			t.Fatalf("classifier probabilities differ at %d", i)
+		}
+	}
+
+	// Mismatches are errors, not panics.
+	other := tinyNet
+	other.HiddenWidth = 32
+	if _, err := LoadDenoiser(b, dir, &other); err == nil || !strings.Contains(err.Error(), "hidden_width") {
+		t.Errorf("mismatched config: err = %v", err)
+	}
+	if _, err := LoadClassifier(b, dir, nil); err == nil {
+		t.Error("loading a denoiser as a classifier: want error")
+	}
+	if _, err := LoadDenoiser(b, filepath.Join(t.TempDir(), "missing"), nil); err == nil {
+		t.Error("missing dir: want error")
+	}
+	// A checkpoint whose weights do not match its config (tampered) is an error.
+	meta, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := strings.Replace(string(meta), `"hidden_width": 64`, `"hidden_width": 65`, 1)
+	if tampered == string(meta) {
+		t.Fatalf("meta file format changed: %s", meta)
+	}
+	if err := os.WriteFile(filepath.Join(dir, MetaFile), []byte(tampered), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadDenoiser(b, dir, nil); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("tampered checkpoint: err = %v", err)
+	}
+}
+
+func TestErrorsNotPanics(t *testing.T) {
+	b := testBackend(t)
+	d, err := NewDenoiser(b, tinyNet, schedule.DefaultConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.PredictNoise([]float32{1, 2, 3}, []int{0}); err == nil {
+		t.Error("odd number of values: want error")
+	}
+	if _, err := d.PredictNoise([]float32{1, 2}, []int{500}); err == nil {
+		t.Error("t out of range: want error")
+	}
+	if _, err := d.Train([]float32{1, 2}, nil, TrainConfig{Steps: 0, BatchSize: 1, LR: 1}); err == nil {
+		t.Error("zero steps: want error")
+	}
+	if _, err := d.SampleDDIM(3, DDIMConfig{Steps: 501}); err == nil {
+		t.Error("too many DDIM steps: want error")
+	}
+	if _, err := NewDenoiser(b, nets.DenoiserConfig{DataDim: 2, HiddenWidth: 8, HiddenLayers: 1, Activation: "tanhh"}, schedule.DefaultConfig(), 1); err == nil {
+		t.Error("bad activation: want error")
+	}
+	c, _ := NewClassifier(b, tinyClf, schedule.DefaultConfig(), 1)
+	if _, err := d.SampleGuided(c, []int{7}, 2, 1, DDIMConfig{}); err == nil {
+		t.Error("label out of range: want error")
+	}
+	_ = time.Second
+}

@@ -1,0 +1,49 @@
+package ddpm
+
+import (
+	"fmt"
+
+	"github.com/godiffusion/notebooks/diffusion/nets"
+	"github.com/godiffusion/notebooks/diffusion/schedule"
+)
+
+// Preset holds every size of the STATES task at one preset. Presets change sizes, never
+// the algorithm.
+type Preset struct {
+	Name            string
+	Schedule        schedule.Config
+	Denoiser        nets.DenoiserConfig
+	Classifier      nets.ClassifierConfig
+	DenoiserTrain   TrainConfig
+	ClassifierTrain TrainConfig
+	NumSamples      int     // unconditional samples to draw (the assignment: 5000)
+	PerLabel        int     // guided samples per state (the assignment: 1000)
+	GuidanceScale   float64 // the assignment: 1
+	StepsPerCall    int     // time steps unrolled per compiled sampling graph
+}
+
+// PresetFor returns the STATES preset "smoke" (seconds, for CI), "cpu" (the default: a few
+// minutes on 2 cores, meets the quality targets; "" means cpu) or "paper" (the assignment's
+// sizes, meant for a GPU).
+func PresetFor(name string) (Preset, error) {
+	p := Preset{Name: name, Schedule: schedule.DefaultConfig(), Denoiser: nets.DefaultDenoiserConfig(),
+		Classifier: nets.DefaultClassifierConfig(), NumSamples: 5000, PerLabel: 1000, GuidanceScale: 1, StepsPerCall: 10}
+	switch name {
+	case "smoke":
+		p.Denoiser.HiddenWidth, p.Denoiser.HiddenLayers = 64, 3
+		p.Classifier.Hidden = []int{32, 64}
+		p.DenoiserTrain = TrainConfig{Steps: 300, BatchSize: 256, LR: 3e-3, LRSchedule: CosineLR, FinalLRFraction: 0.1, ValEvery: 100, ValSize: 500}
+		p.ClassifierTrain = TrainConfig{Steps: 200, BatchSize: 256, LR: 3e-3, LRSchedule: CosineLR, FinalLRFraction: 0.1, ValEvery: 100, ValSize: 500}
+		p.NumSamples, p.PerLabel, p.StepsPerCall = 500, 100, 25
+	case "cpu", "":
+		p.Name = "cpu"
+		p.DenoiserTrain = TrainConfig{Steps: 6000, BatchSize: 1000, LR: 1e-3, LRSchedule: CosineLR, FinalLRFraction: 0.02, ValEvery: 500}
+		p.ClassifierTrain = TrainConfig{Steps: 1500, BatchSize: 1000, LR: 1e-3, LRSchedule: CosineLR, FinalLRFraction: 0.05, ValEvery: 500}
+	case "paper":
+		p.DenoiserTrain = TrainConfig{Steps: 20000, BatchSize: 10000, LR: 1e-3, ValEvery: 1000}
+		p.ClassifierTrain = TrainConfig{Steps: 5000, BatchSize: 10000, LR: 1e-3, ValEvery: 1000}
+	default:
+		return Preset{}, fmt.Errorf("ddpm: unknown preset %q (want smoke, cpu or paper)", name)
+	}
+	return p, nil
+}

@@ -1,0 +1,365 @@
+package ddpm
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+)
+
+// LRSchedule names a learning-rate schedule.
+type LRSchedule string
+
+const (
+	// ConstantLR keeps the learning rate fixed.
+	ConstantLR LRSchedule = "constant"
+	// CosineLR decays the learning rate from LR to LR*FinalLRFraction along a half cosine.
+	CosineLR LRSchedule = "cosine"
+)
+
+// TrainConfig configures the training of a denoiser or a classifier.
+type TrainConfig struct {
+	Steps     int     // optimizer steps
+	BatchSize int     // examples per step, drawn with replacement from the data
+	LR        float64 // Adam learning rate
+	// LRSchedule is ConstantLR (default when empty) or CosineLR.
+	LRSchedule LRSchedule
+	// FinalLRFraction is the final learning rate as a fraction of LR for CosineLR (default 0).
+	FinalLRFraction float64
+	AdamEpsilon     float64 // Adam epsilon; 0 means 1e-8 (PyTorch's default)
+	Seed            int64   // seed of batches, time steps and noise
+	// ValEvery is the number of steps between validation losses (0: only at the end).
+	ValEvery int
+	// ValSize is the number of held-out (point, t, noise) triples of the validation loss,
+	// drawn once with Seed from the validation points (default 2000).
+	ValSize int
+	// Progress, if set, is called after every step with the step number (1-based) and the
+	// step's training loss; return quickly.
+	Progress func(step int, trainLoss float64)
+}
+
+func (c *TrainConfig) check() error {
+	if c.Steps < 1 || c.BatchSize < 1 || !(c.LR > 0) {
+		return fmt.Errorf("ddpm: training needs Steps >= 1, BatchSize >= 1 and LR > 0, got %+v", *c)
+	}
+	switch c.LRSchedule {
+	case "", ConstantLR, CosineLR:
+	default:
+		return fmt.Errorf("ddpm: unknown LRSchedule %q", c.LRSchedule)
+	}
+	if c.ValSize <= 0 {
+		c.ValSize = 2000
+	}
+	if c.AdamEpsilon <= 0 {
+		c.AdamEpsilon = 1e-8
+	}
+	return nil
+}
+
+// lrAt returns the learning rate for step (0-based).
+func (c *TrainConfig) lrAt(step int) float64 {
+	if c.LRSchedule != CosineLR || c.Steps <= 1 {
+		return c.LR
+	}
+	frac := float64(step) / float64(c.Steps-1)
+	lo := c.LR * c.FinalLRFraction
+	return lo + (c.LR-lo)*0.5*(1+math.Cos(math.Pi*frac))
+}
+
+// History records a training run.
+type History struct {
+	TrainLoss []float64 // loss of every step
+	TrainAcc  []float64 // classifier only: batch accuracy of every step
+	ValSteps  []int     // steps (1-based) at which validation ran
+	ValLoss   []float64 // validation loss at ValSteps
+	ValAcc    []float64 // classifier only: validation accuracy at ValSteps
+	Duration  time.Duration
+}
+
+// setLearningRate sets the optimizer's learning-rate variable, if it exists.
+func setLearningRate(store *model.Store, lr float64) error {
+	for v := range store.IterVariables() {
+		if v.Name() == optimizer.ParamLearningRate {
+			return v.SetValue(tensors.FromScalar(float32(lr)))
+		}
+	}
+	return nil
+}
+
+// validationSet draws a fixed set of (x0, t, noise) from points.
+func validationSet(points []float32, dim, size, T int, seed int64) (x0 []float32, ts []int32, noise []float32, idx []int) {
+	rng := newRand(seed ^ 0x5eed)
+	n := len(points) / dim
+	x0 = make([]float32, 0, size*dim)
+	ts = make([]int32, size)
+	idx = make([]int, size)
+	for i := range size {
+		j := rng.IntN(n)
+		idx[i] = j
+		x0 = append(x0, points[j*dim:(j+1)*dim]...)
+		ts[i] = int32(rng.IntN(T))
+	}
+	noise = normals(rng, size*dim)
+	return
+}
+
+// Train trains the denoiser on points (flat N*D) with the DDPM loss: random t per example,
+// Gaussian noise, MSE between the true and predicted noise; Adam. valPoints (may be nil: then
+// a random subset of points) provide the held-out validation loss. Calling Train again
+// continues training (Adam state included).
+func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *History, err error) {
+	defer recoverError(&err, "ddpm.Denoiser.Train")
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	dim := d.Net.DataDim
+	n, err := numPoints(points, dim)
+	if err != nil {
+		return nil, err
+	}
+	if valPoints == nil {
+		valPoints = points
+	} else if _, err := numPoints(valPoints, dim); err != nil {
+		return nil, fmt.Errorf("validation points: %w", err)
+	}
+	T := d.Schedule.T()
+	if err := d.store.SetRNGStateFromSeed(cfg.Seed); err != nil {
+		return nil, err
+	}
+	opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(cfg.AdamEpsilon).Done()
+	batch := cfg.BatchSize
+	stepExec, err := model.NewExec1(d.backend, d.store, func(scope *model.Scope, data *Node) *Node {
+		g := data.Graph()
+		idx := StopGradient(scope.RandomIntN(g, int32(n), shapes.Make(dtypes.Int32, batch, 1)))
+		x0 := Gather(data, idx)
+		t := StopGradient(scope.RandomIntN(g, int32(T), shapes.Make(dtypes.Int32, batch)))
+		noise := scope.RandomNormal(g, shapes.Make(DType, batch, dim))
+		xt := d.Schedule.QSample(x0, t, noise)
+		eps := d.Graph(scope, xt, t)
+		loss := ReduceAllMean(Square(Sub(eps, noise)))
+		opt.UpdateGraph(scope, g, loss)
+		return loss
+	})
+	if err != nil {
+		return nil, err
+	}
+	valX0, valT, valNoise, _ := validationSet(valPoints, dim, cfg.ValSize, T, cfg.Seed)
+	valExec, err := model.NewExec1(d.backend, d.store, func(scope *model.Scope, x0, t, noise *Node) *Node {
+		xt := d.Schedule.QSample(x0, t, noise)
+		return ReduceAllMean(Square(Sub(d.Graph(scope, xt, t), noise)))
+	})
+	if err != nil {
+		return nil, err
+	}
+	valX0T := tensors.FromFlatDataAndDimensions(valX0, cfg.ValSize, dim)
+	valTT := tensors.FromFlatDataAndDimensions(valT, cfg.ValSize)
+	valNoiseT := tensors.FromFlatDataAndDimensions(valNoise, cfg.ValSize, dim)
+	validate := func(step int) error {
+		out, err := valExec.Call(valX0T, valTT, valNoiseT)
+		if err != nil {
+			return err
+		}
+		hist.ValSteps = append(hist.ValSteps, step)
+		hist.ValLoss = append(hist.ValLoss, float64(tensors.ToScalar[float32](out)))
+		return nil
+	}
+
+	data := tensors.FromFlatDataAndDimensions(points, n, dim)
+	hist = &History{TrainLoss: make([]float64, 0, cfg.Steps)}
+	start := time.Now()
+	for step := range cfg.Steps {
+		if step == 0 || cfg.LRSchedule == CosineLR {
+			// (On the first Train the variable is created by the first step with cfg.LR.)
+			if err := setLearningRate(d.store, cfg.lrAt(step)); err != nil {
+				return nil, err
+			}
+		}
+		out, err := stepExec.Call(data)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %w", step+1, err)
+		}
+		loss := float64(tensors.ToScalar[float32](out))
+		out.FinalizeAll()
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return hist, fmt.Errorf("ddpm: training diverged at step %d (loss %v); lower the learning rate", step+1, loss)
+		}
+		hist.TrainLoss = append(hist.TrainLoss, loss)
+		if cfg.Progress != nil {
+			cfg.Progress(step+1, loss)
+		}
+		if (cfg.ValEvery > 0 && (step+1)%cfg.ValEvery == 0) || step+1 == cfg.Steps {
+			if len(hist.ValSteps) == 0 || hist.ValSteps[len(hist.ValSteps)-1] != step+1 {
+				if err := validate(step + 1); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	hist.Duration = time.Since(start)
+	return hist, nil
+}
+
+// Train trains the classifier on noisy points: random t per example, x_t ~ q(x_t | x_0),
+// cross-entropy of the labels; Adam. valPoints/valLabels (may be nil: then a random subset of
+// the training data) give the validation loss and accuracy.
+func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, valLabels []int, cfg TrainConfig) (hist *History, err error) {
+	defer recoverError(&err, "ddpm.Classifier.Train")
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	dim, K := c.Net.DataDim, c.Net.NumClasses
+	n, err := numPoints(points, dim)
+	if err != nil {
+		return nil, err
+	}
+	if len(labels) != n {
+		return nil, fmt.Errorf("ddpm: %d points but %d labels", n, len(labels))
+	}
+	labelsT, err := labelsTensor(labels, K)
+	if err != nil {
+		return nil, err
+	}
+	if valPoints == nil {
+		valPoints, valLabels = points, labels
+	} else if nv, err := numPoints(valPoints, dim); err != nil || nv != len(valLabels) {
+		return nil, fmt.Errorf("ddpm: invalid validation set (%d values, %d labels): %v", len(valPoints), len(valLabels), err)
+	}
+	T := c.Schedule.T()
+	if err := c.store.SetRNGStateFromSeed(cfg.Seed); err != nil {
+		return nil, err
+	}
+	opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(cfg.AdamEpsilon).Done()
+	batch := cfg.BatchSize
+	lossAndAcc := func(logits, y *Node) (loss, acc *Node) {
+		oneHot := OneHot(y, K, logits.DType())
+		loss = Neg(ReduceAllMean(ReduceSum(Mul(oneHot, LogSoftmax(logits, -1)), -1)))
+		correct := ConvertDType(Equal(ArgMax(logits, -1, dtypes.Int32), y), logits.DType())
+		return loss, ReduceAllMean(correct)
+	}
+	stepExec, err := model.NewExec2(c.backend, c.store, func(scope *model.Scope, data, labels *Node) (*Node, *Node) {
+		g := data.Graph()
+		idx := StopGradient(scope.RandomIntN(g, int32(n), shapes.Make(dtypes.Int32, batch, 1)))
+		x0 := Gather(data, idx)
+		y := Gather(labels, idx)
+		t := StopGradient(scope.RandomIntN(g, int32(T), shapes.Make(dtypes.Int32, batch)))
+		noise := scope.RandomNormal(g, shapes.Make(DType, batch, dim))
+		xt := StopGradient(c.Schedule.QSample(x0, t, noise))
+		loss, acc := lossAndAcc(c.Graph(scope, xt, t), y)
+		opt.UpdateGraph(scope, g, loss)
+		return loss, StopGradient(acc)
+	})
+	if err != nil {
+		return nil, err
+	}
+	valX0, valT, valNoise, valIdx := validationSet(valPoints, dim, cfg.ValSize, T, cfg.Seed)
+	valY := make([]int32, len(valIdx))
+	for i, j := range valIdx {
+		valY[i] = int32(valLabels[j])
+	}
+	valExec, err := model.NewExec2(c.backend, c.store, func(scope *model.Scope, x0, t, noise, y *Node) (*Node, *Node) {
+		xt := c.Schedule.QSample(x0, t, noise)
+		return lossAndAcc(c.Graph(scope, xt, t), y)
+	})
+	if err != nil {
+		return nil, err
+	}
+	valArgs := []any{tensors.FromFlatDataAndDimensions(valX0, cfg.ValSize, dim),
+		tensors.FromFlatDataAndDimensions(valT, cfg.ValSize),
+		tensors.FromFlatDataAndDimensions(valNoise, cfg.ValSize, dim),
+		tensors.FromFlatDataAndDimensions(valY, cfg.ValSize)}
+
+	data := tensors.FromFlatDataAndDimensions(points, n, dim)
+	hist = &History{}
+	start := time.Now()
+	for step := range cfg.Steps {
+		if step == 0 || cfg.LRSchedule == CosineLR {
+			if err := setLearningRate(c.store, cfg.lrAt(step)); err != nil {
+				return nil, err
+			}
+		}
+		lossT, accT, err := stepExec.Call(data, labelsT)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %w", step+1, err)
+		}
+		loss := float64(tensors.ToScalar[float32](lossT))
+		hist.TrainLoss = append(hist.TrainLoss, loss)
+		hist.TrainAcc = append(hist.TrainAcc, float64(tensors.ToScalar[float32](accT)))
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return hist, fmt.Errorf("ddpm: classifier training diverged at step %d; lower the learning rate", step+1)
+		}
+		if cfg.Progress != nil {
+			cfg.Progress(step+1, loss)
+		}
+		if (cfg.ValEvery > 0 && (step+1)%cfg.ValEvery == 0) || step+1 == cfg.Steps {
+			l, a, err := valExec.Call(valArgs...)
+			if err != nil {
+				return nil, err
+			}
+			hist.ValSteps = append(hist.ValSteps, step+1)
+			hist.ValLoss = append(hist.ValLoss, float64(tensors.ToScalar[float32](l)))
+			hist.ValAcc = append(hist.ValAcc, float64(tensors.ToScalar[float32](a)))
+		}
+	}
+	hist.Duration = time.Since(start)
+	return hist, nil
+}
+
+// TimeAccuracy is the classifier's accuracy on noisy points with t in [TStart, TEnd).
+type TimeAccuracy struct {
+	TStart, TEnd int
+	Accuracy     float64
+	N            int
+}
+
+// AccuracyByTime measures the accuracy on x_t ~ q(x_t | x_0) of the given points, for
+// numBuckets equal ranges of t; each point is evaluated once per bucket with a t drawn
+// uniformly in the bucket (deterministic in seed).
+func (c *Classifier) AccuracyByTime(points []float32, labels []int, numBuckets int, seed int64) (out []TimeAccuracy, err error) {
+	defer recoverError(&err, "ddpm.Classifier.AccuracyByTime")
+	dim := c.Net.DataDim
+	n, err := numPoints(points, dim)
+	if err != nil {
+		return nil, err
+	}
+	if len(labels) != n {
+		return nil, fmt.Errorf("ddpm: %d points but %d labels", n, len(labels))
+	}
+	T := c.Schedule.T()
+	if numBuckets < 1 || numBuckets > T {
+		return nil, fmt.Errorf("ddpm: numBuckets must be in [1, %d], got %d", T, numBuckets)
+	}
+	yT, err := labelsTensor(labels, c.Net.NumClasses)
+	if err != nil {
+		return nil, err
+	}
+	exec, err := model.NewExec1(c.backend, c.store, func(scope *model.Scope, x0, t, noise, y *Node) *Node {
+		xt := c.Schedule.QSample(x0, t, noise)
+		logits := c.Graph(scope, xt, t)
+		return ReduceAllMean(ConvertDType(Equal(ArgMax(logits, -1, dtypes.Int32), y), DType))
+	})
+	if err != nil {
+		return nil, err
+	}
+	rng := newRand(seed)
+	x0 := tensors.FromFlatDataAndDimensions(points, n, dim)
+	for b := range numBuckets {
+		lo, hi := b*T/numBuckets, (b+1)*T/numBuckets
+		ts := make([]int32, n)
+		for i := range ts {
+			ts[i] = int32(lo + rng.IntN(hi-lo))
+		}
+		acc, err := exec.Call(x0, tensors.FromFlatDataAndDimensions(ts, n),
+			tensors.FromFlatDataAndDimensions(normals(rng, n*dim), n, dim), yT)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, TimeAccuracy{TStart: lo, TEnd: hi, Accuracy: float64(tensors.ToScalar[float32](acc)), N: n})
+	}
+	return out, nil
+}

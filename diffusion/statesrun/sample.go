@@ -1,0 +1,81 @@
+package statesrun
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/godiffusion/notebooks/diffusion/data/states"
+	"github.com/godiffusion/notebooks/diffusion/ddpm"
+	"github.com/godiffusion/notebooks/diffusion/metrics"
+)
+
+// StepScore is the score of samples drawn with a given number of sampler steps.
+type StepScore struct {
+	Sampler  string // "ddpm" (ancestral) or "ddim"
+	Steps    int
+	Report   metrics.Report
+	Duration time.Duration
+}
+
+// ScoreSteps draws n points with DDIM at each number of steps in ddimSteps and with
+// ancestral DDPM (all T steps) and scores each set against the data. stepsPerCall is the
+// number of time steps unrolled per compiled graph (a speed setting; results are equal).
+func ScoreSteps(d *ddpm.Denoiser, data *Data, ddimSteps []int, n, stepsPerCall int, seed int64) ([]StepScore, error) {
+	var out []StepScore
+	for _, s := range ddimSteps {
+		smp, err := d.SampleDDIM(n, ddpm.DDIMConfig{Steps: s, Seed: seed, StepsPerCall: stepsPerCall})
+		if err != nil {
+			return nil, err
+		}
+		rep, err := data.Reference.Evaluate(Points(smp.Points))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, StepScore{Sampler: "ddim", Steps: s, Report: rep, Duration: smp.Duration})
+	}
+	smp, err := d.Sample(n, ddpm.SampleConfig{Seed: seed, StepsPerCall: stepsPerCall})
+	if err != nil {
+		return nil, err
+	}
+	rep, err := data.Reference.Evaluate(Points(smp.Points))
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, StepScore{Sampler: "ddpm", Steps: d.Schedule.T(), Report: rep, Duration: smp.Duration})
+	return out, nil
+}
+
+// GuidedSet is the guided samples of one state with their score.
+type GuidedSet struct {
+	Label  int
+	Name   string
+	Points []float32 // flat N*2
+	Report metrics.Report
+}
+
+// SampleGuided draws n points per state with classifier guidance (DDIM with ddimSteps
+// steps; 0 means all T steps, the assignment's deterministic guided sampler) and scores
+// each set against all five states, with its purity. stepsPerCall as in ScoreSteps.
+func SampleGuided(d *ddpm.Denoiser, c *ddpm.Classifier, data *Data, n, ddimSteps, stepsPerCall int, scale float64, seed int64) ([]GuidedSet, time.Duration, error) {
+	labels := make([]int, states.NumLabels)
+	for i := range labels {
+		labels[i] = i
+	}
+	smp, err := d.SampleGuided(c, labels, n, scale, ddpm.DDIMConfig{Steps: ddimSteps, Seed: seed, StepsPerCall: stepsPerCall})
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(smp.Points) != 2*n*len(labels) {
+		return nil, 0, fmt.Errorf("statesrun: guided sampler returned %d values, want %d", len(smp.Points), 2*n*len(labels))
+	}
+	var sets []GuidedSet
+	for i, y := range labels {
+		pts := smp.Points[2*n*i : 2*n*(i+1)]
+		rep, err := data.Reference.EvaluateConditional(Points(pts), y)
+		if err != nil {
+			return nil, 0, err
+		}
+		sets = append(sets, GuidedSet{Label: y, Name: states.Names[y], Points: pts, Report: rep})
+	}
+	return sets, smp.Duration, nil
+}

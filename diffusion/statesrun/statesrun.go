@@ -1,0 +1,283 @@
+// Package statesrun runs the STATES assignment end to end: data, denoiser and classifier
+// training with checkpoints, unconditional and classifier-guided sampling, scores and
+// the deliverable files. The notebooks 01/02 and the command diffusion/cmd/states call it;
+// the models, samplers and metrics themselves live in ddpm, nets, schedule and metrics.
+package statesrun
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/compute"
+
+	"github.com/godiffusion/notebooks/diffusion/data/states"
+	"github.com/godiffusion/notebooks/diffusion/ddpm"
+	"github.com/godiffusion/notebooks/diffusion/metrics"
+	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/tensorfile"
+)
+
+// Config is everything a STATES run needs; PresetConfig fills it for a preset and flags
+// override single fields.
+type Config struct {
+	Preset      preset.Preset
+	Data        string  // "builtin" or the path of a states.pt file
+	Seed        int64   // seed of data split, initialisation, batches and sampling
+	ValFraction float64 // share of the points held out for validation curves
+	// Model holds the networks, the schedule and the training and sampling sizes.
+	Model ddpm.Preset
+	// NumSamples is the number of samples per set: unconditional, and per state when
+	// guided (the assignment: 5000).
+	NumSamples int
+	// ProbeEvery is the number of denoiser steps between NLL probes during training
+	// (0: no probes); each probe draws ProbeSamples points with ProbeDDIMSteps DDIM steps.
+	ProbeEvery, ProbeSamples, ProbeDDIMSteps int
+}
+
+// PresetConfig returns the configuration of a preset. The algorithm is the assignment's
+// at every preset (T = 500, linear betas, eps-prediction, the guided update); presets
+// change sizes only.
+func PresetConfig(p preset.Preset) (Config, error) {
+	m, err := ddpm.PresetFor(string(p))
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{
+		Preset: p, Data: "builtin", Seed: 1, ValFraction: 0.1, Model: m,
+		NumSamples: preset.Pick(p, 500, 5000, 5000),
+		ProbeEvery: preset.Pick(p, 100, 1000, 2000), ProbeSamples: preset.Pick(p, 500, 2000, 5000), ProbeDDIMSteps: 50,
+	}, nil
+}
+
+// Data is a loaded dataset split into training and validation points.
+type Data struct {
+	All                    *states.Dataset
+	Train, Val             []float32 // flat N*2
+	TrainLabels, ValLabels []int
+	Reference              *metrics.Reference // KDE and neighbours of all points, for scores
+	TrainCount, ValCount   int
+}
+
+// LoadData loads the dataset named by spec ("builtin" or a states.pt path) and splits it
+// with a seeded shuffle, valFraction of the points held out.
+func LoadData(spec string, valFraction float64, seed int64) (*Data, error) {
+	if valFraction < 0 || valFraction >= 1 {
+		return nil, fmt.Errorf("statesrun: validation fraction %g must be in [0, 1)", valFraction)
+	}
+	ds, err := states.Load(spec)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := metrics.NewReference(ds.Points, ds.Labels, metrics.Options{})
+	if err != nil {
+		return nil, err
+	}
+	d := &Data{All: ds, Reference: ref}
+	order := rand.New(rand.NewPCG(uint64(seed), 0x57a7e5)).Perm(ds.Len())
+	nVal := int(float64(ds.Len()) * valFraction)
+	for i, j := range order {
+		p := ds.Points[j]
+		if i < nVal {
+			d.Val = append(d.Val, float32(p[0]), float32(p[1]))
+			d.ValLabels = append(d.ValLabels, ds.Labels[j])
+		} else {
+			d.Train = append(d.Train, float32(p[0]), float32(p[1]))
+			d.TrainLabels = append(d.TrainLabels, ds.Labels[j])
+		}
+	}
+	d.TrainCount, d.ValCount = len(d.TrainLabels), len(d.ValLabels)
+	if d.ValCount == 0 {
+		d.Val, d.ValLabels = nil, nil
+	}
+	return d, nil
+}
+
+// Probe is the NLL of samples drawn at one step of training.
+type Probe struct {
+	Step int     `json:"step"`
+	NLL  float64 `json:"nll"`
+}
+
+// History is a training run's record, saved next to its checkpoint.
+type History struct {
+	*ddpm.History
+	Probes []Probe `json:"probes,omitempty"`
+}
+
+// HistoryFile is the name of the training history in a checkpoint directory.
+const HistoryFile = "history.json"
+
+// TrainDenoiser trains the assignment's denoiser on data.Train, probing the NLL of
+// samples every cfg.ProbeEvery steps, saves it to dir (atomically, with its
+// hyperparameters and history) and returns it. onStep, when set, is called after every
+// step.
+func TrainDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep func(step int, loss float64)) (*ddpm.Denoiser, *History, error) {
+	d, err := ddpm.NewDenoiser(b, cfg.Model.Denoiser, cfg.Model.Schedule, cfg.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	tc := cfg.Model.DenoiserTrain
+	tc.Seed = cfg.Seed
+	var probes []Probe
+	var probeErr error
+	tc.Progress = func(step int, loss float64) {
+		if onStep != nil {
+			onStep(step, loss)
+		}
+		if cfg.ProbeEvery > 0 && probeErr == nil && (step%cfg.ProbeEvery == 0 || step == tc.Steps) {
+			s, err := d.SampleDDIM(cfg.ProbeSamples, ddpm.DDIMConfig{Steps: cfg.ProbeDDIMSteps, Seed: cfg.Seed + int64(step), StepsPerCall: cfg.Model.StepsPerCall})
+			if err != nil {
+				probeErr = err
+				return
+			}
+			nll, err := data.Reference.KDE().NLL(Points(s.Points))
+			if err != nil {
+				probeErr = err
+				return
+			}
+			probes = append(probes, Probe{Step: step, NLL: nll})
+		}
+	}
+	hist, err := d.Train(data.Train, data.Val, tc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if probeErr != nil {
+		return nil, nil, fmt.Errorf("statesrun: NLL probe during training: %w", probeErr)
+	}
+	h := &History{History: hist, Probes: probes}
+	if dir != "" {
+		if err := d.Save(dir); err != nil {
+			return nil, nil, err
+		}
+		if err := saveHistory(dir, h); err != nil {
+			return nil, nil, err
+		}
+	}
+	return d, h, nil
+}
+
+// TrainClassifier trains the assignment's noisy-input classifier on data.Train, saves it
+// to dir (atomically, with its hyperparameters and history) and returns it.
+func TrainClassifier(b compute.Backend, data *Data, cfg Config, dir string, onStep func(step int, loss float64)) (*ddpm.Classifier, *History, error) {
+	c, err := ddpm.NewClassifier(b, cfg.Model.Classifier, cfg.Model.Schedule, cfg.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	tc := cfg.Model.ClassifierTrain
+	tc.Seed = cfg.Seed
+	tc.Progress = onStep
+	hist, err := c.Train(data.Train, data.TrainLabels, data.Val, data.ValLabels, tc)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := &History{History: hist}
+	if dir != "" {
+		if err := c.Save(dir); err != nil {
+			return nil, nil, err
+		}
+		if err := saveHistory(dir, h); err != nil {
+			return nil, nil, err
+		}
+	}
+	return c, h, nil
+}
+
+// LoadDenoiser loads a denoiser checkpoint saved by TrainDenoiser, with its history.
+func LoadDenoiser(b compute.Backend, dir string) (*ddpm.Denoiser, *History, error) {
+	if err := checkTrained(dir, "denoiser"); err != nil {
+		return nil, nil, err
+	}
+	d, err := ddpm.LoadDenoiser(b, dir, nil) // the checkpoint carries its own sizes
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := loadHistory(dir)
+	return d, h, err
+}
+
+// LoadClassifier loads a classifier checkpoint saved by TrainClassifier, with its history.
+func LoadClassifier(b compute.Backend, dir string) (*ddpm.Classifier, *History, error) {
+	if err := checkTrained(dir, "classifier"); err != nil {
+		return nil, nil, err
+	}
+	c, err := ddpm.LoadClassifier(b, dir, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := loadHistory(dir)
+	return c, h, err
+}
+
+func checkTrained(dir, what string) error {
+	if _, err := os.Stat(filepath.Join(dir, ddpm.MetaFile)); err != nil {
+		return fmt.Errorf("no trained %s in %s: run its training cell (or `states train`) first", what, dir)
+	}
+	return nil
+}
+
+func saveHistory(dir string, h *History) error {
+	data, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	return tensorfile.WriteFileAtomic(filepath.Join(dir, HistoryFile), func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+func loadHistory(dir string) (*History, error) {
+	data, err := os.ReadFile(filepath.Join(dir, HistoryFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return &History{History: &ddpm.History{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	h := &History{History: &ddpm.History{}}
+	if err := json.Unmarshal(data, h); err != nil {
+		return nil, fmt.Errorf("statesrun: %s in %s: %w", HistoryFile, dir, err)
+	}
+	return h, nil
+}
+
+// Points converts flat float32 points (N*2) to [][2]float64.
+func Points(flat []float32) [][2]float64 {
+	out := make([][2]float64, len(flat)/2)
+	for i := range out {
+		out[i] = [2]float64{float64(flat[2*i]), float64(flat[2*i+1])}
+	}
+	return out
+}
+
+// WriteSamples writes samples (flat N*2) as name.npy and name.pt (a float32 tensor
+// [N, 2] that torch.load reads) in dir.
+func WriteSamples(dir, name string, flat []float32) error {
+	if len(flat)%2 != 0 || len(flat) == 0 {
+		return fmt.Errorf("statesrun: %d values are not a non-empty set of 2-D points", len(flat))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	n := len(flat) / 2
+	if err := tensorfile.WriteNPY(filepath.Join(dir, name+".npy"), flat, n, 2); err != nil {
+		return err
+	}
+	return tensorfile.WritePTTensor(filepath.Join(dir, name+".pt"), flat, n, 2)
+}
+
+// EnsureDenoiser loads the denoiser checkpoint in dir, or trains and saves one with cfg
+// when there is none (e.g. notebook 02 run before notebook 01). trained says which.
+func EnsureDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep func(step int, loss float64)) (d *ddpm.Denoiser, trained bool, err error) {
+	if _, statErr := os.Stat(filepath.Join(dir, ddpm.MetaFile)); statErr == nil {
+		d, _, err = LoadDenoiser(b, dir)
+		return d, false, err
+	}
+	d, _, err = TrainDenoiser(b, data, cfg, dir, onStep)
+	return d, true, err
+}

@@ -1,0 +1,93 @@
+package statesrun
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/tensorfile"
+)
+
+func TestLoadDataSplits(t *testing.T) {
+	d, err := LoadData("builtin", 0.1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.TrainCount+d.ValCount != d.All.Len() || d.ValCount != d.All.Len()/10 {
+		t.Fatalf("split %d + %d of %d points", d.TrainCount, d.ValCount, d.All.Len())
+	}
+	if len(d.Train) != 2*d.TrainCount || len(d.Val) != 2*d.ValCount {
+		t.Fatal("flat arrays do not match the counts")
+	}
+	if _, err := LoadData("builtin", 1, 3); err == nil {
+		t.Error("validation fraction 1 gave no error")
+	}
+	if _, err := LoadData(filepath.Join(t.TempDir(), "missing.pt"), 0.1, 3); err == nil {
+		t.Error("a missing data file gave no error")
+	}
+}
+
+// A short run of the whole pipeline: train both models briefly, save, load, sample,
+// score, write the deliverables.
+func TestPipelineSmoke(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := PresetConfig(preset.Smoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Model.DenoiserTrain.Steps, cfg.Model.ClassifierTrain.Steps = 60, 40
+	cfg.ProbeEvery, cfg.ProbeSamples, cfg.ProbeDDIMSteps = 30, 200, 10
+	data, err := LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	steps := 0
+	_, hist, err := TrainDenoiser(b, data, cfg, filepath.Join(dir, "denoiser"), func(int, float64) { steps++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps != 60 || len(hist.TrainLoss) != 60 || len(hist.Probes) != 2 || hist.Probes[1].Step != 60 {
+		t.Fatalf("steps %d, losses %d, probes %+v", steps, len(hist.TrainLoss), hist.Probes)
+	}
+	d, loaded, err := LoadDenoiser(b, filepath.Join(dir, "denoiser"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded.Probes) != 2 || len(loaded.TrainLoss) != 60 {
+		t.Errorf("history did not survive the checkpoint: %d probes, %d losses", len(loaded.Probes), len(loaded.TrainLoss))
+	}
+	if _, _, err := TrainClassifier(b, data, cfg, filepath.Join(dir, "classifier"), nil); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := LoadClassifier(b, filepath.Join(dir, "classifier"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := ScoreSteps(d, data, []int{5}, 100, 5, 1)
+	if err != nil || len(scores) != 2 || scores[1].Sampler != "ddpm" {
+		t.Fatalf("ScoreSteps: %+v, %v", scores, err)
+	}
+	sets, _, err := SampleGuided(d, c, data, 20, 10, 5, 1, 1)
+	if err != nil || len(sets) != 5 || len(sets[4].Points) != 40 || !sets[4].Report.Conditional {
+		t.Fatalf("SampleGuided: %d sets, %v", len(sets), err)
+	}
+	if err := WriteSamples(dir, "cond_gen_samples_4", sets[4].Points); err != nil {
+		t.Fatal(err)
+	}
+	got, shape, err := tensorfile.ReadNPY(filepath.Join(dir, "cond_gen_samples_4.npy"))
+	if err != nil || len(shape) != 2 || shape[0] != 20 || shape[1] != 2 || got[3] != sets[4].Points[3] {
+		t.Fatalf("npy read back: shape %v, err %v", shape, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cond_gen_samples_4.pt")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadDenoiser(b, filepath.Join(dir, "nothing")); err == nil {
+		t.Error("loading a missing checkpoint gave no error")
+	}
+}
