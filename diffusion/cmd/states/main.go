@@ -1,0 +1,303 @@
+// Command states runs the STATES assignment without Jupyter, with the same flags as the
+// notebooks 01 and 02:
+//
+//	go run ./diffusion/cmd/states train     # denoiser -> outputs/checkpoints/denoiser
+//	go run ./diffusion/cmd/states classify  # classifier -> outputs/checkpoints/classifier
+//	go run ./diffusion/cmd/states sample    # 5000 DDPM samples -> outputs/uncond_gen_samples.{npy,pt}
+//	go run ./diffusion/cmd/states guide     # 5 x 5000 guided -> outputs/cond_gen_samples_{0..4}.{npy,pt}
+//	go run ./diffusion/cmd/states score     # NLL and the other scores of the saved samples
+//	go run ./diffusion/cmd/states all       # all of the above, timed
+//
+// Figures (loss curves, samples) are written next to the samples as PNG.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gomlx/compute"
+
+	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/ddpm"
+	"github.com/godiffusion/notebooks/diffusion/metrics"
+	"github.com/godiffusion/notebooks/diffusion/plot"
+	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/progress"
+	"github.com/godiffusion/notebooks/diffusion/statesrun"
+	"github.com/godiffusion/notebooks/diffusion/tensorfile"
+	"github.com/godiffusion/notebooks/diffusion/workdir"
+)
+
+type options struct {
+	preset, data, out string
+	seed              int64
+	steps, batch      int
+	lr                float64
+	csteps, cbatch    int
+	clr               float64
+	samples, ddim     int
+	scale             float64
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
+		usage()
+		os.Exit(2)
+	}
+	cmd := os.Args[1]
+	var o options
+	fs := flag.NewFlagSet("states "+cmd, flag.ExitOnError)
+	fs.StringVar(&o.preset, "preset", preset.Default(), "size of the run: smoke, cpu or paper")
+	fs.StringVar(&o.data, "data", "builtin", `"builtin" or the path of the course's states.pt`)
+	fs.StringVar(&o.out, "out", "", "output directory (default: outputs/ of the checkout, or $DIFFUSION_OUTPUTS)")
+	fs.Int64Var(&o.seed, "seed", 1, "random seed")
+	fs.IntVar(&o.steps, "steps", 0, "denoiser training steps (0: the preset's)")
+	fs.IntVar(&o.batch, "batch", 0, "denoiser batch size (0: the preset's)")
+	fs.Float64Var(&o.lr, "lr", 0, "denoiser learning rate (0: the preset's)")
+	fs.IntVar(&o.csteps, "csteps", 0, "classifier training steps (0: the preset's)")
+	fs.IntVar(&o.cbatch, "cbatch", 0, "classifier batch size (0: the preset's)")
+	fs.Float64Var(&o.clr, "clr", 0, "classifier learning rate (0: the preset's)")
+	fs.IntVar(&o.samples, "samples", 0, "samples per set (0: the preset's, 5000 at cpu)")
+	fs.IntVar(&o.ddim, "ddim", 0, "guided sampling steps (0: all T steps, the assignment's sampler)")
+	fs.Float64Var(&o.scale, "scale", 1, "classifier guidance scale")
+	_ = fs.Parse(os.Args[2:])
+	if err := run(cmd, o); err != nil {
+		fmt.Fprintln(os.Stderr, "states:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: states train|classify|sample|guide|score|all [flags]   (states CMD -h lists the flags)")
+}
+
+type env struct {
+	b    compute.Backend
+	cfg  statesrun.Config
+	data *statesrun.Data
+	out  string
+}
+
+func run(cmd string, o options) error {
+	if o.out != "" {
+		if err := os.Setenv(workdir.EnvVar, o.out); err != nil {
+			return err
+		}
+	}
+	p, err := preset.Parse(o.preset)
+	if err != nil {
+		return err
+	}
+	cfg, err := statesrun.PresetConfig(p)
+	if err != nil {
+		return err
+	}
+	cfg.Data, cfg.Seed = o.data, o.seed
+	setIf(&cfg.Model.DenoiserTrain.Steps, o.steps)
+	setIf(&cfg.Model.DenoiserTrain.BatchSize, o.batch)
+	setIfF(&cfg.Model.DenoiserTrain.LR, o.lr)
+	setIf(&cfg.Model.ClassifierTrain.Steps, o.csteps)
+	setIf(&cfg.Model.ClassifierTrain.BatchSize, o.cbatch)
+	setIfF(&cfg.Model.ClassifierTrain.LR, o.clr)
+	setIf(&cfg.NumSamples, o.samples)
+	data, err := statesrun.LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
+	if err != nil {
+		return err
+	}
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	out, err := workdir.Outputs()
+	if err != nil {
+		return err
+	}
+	e := &env{b: b, cfg: cfg, data: data, out: out}
+	fmt.Printf("preset %s, data %s (%d points), backend %s, outputs %s\n", p, cfg.Data, data.All.Len(), backend.Describe(b), out)
+	steps := map[string]func(*env, options) error{"train": train, "classify": classify, "sample": sample, "guide": guide, "score": score}
+	if cmd == "all" {
+		start := time.Now()
+		for _, name := range []string{"train", "classify", "sample", "guide", "score"} {
+			t0 := time.Now()
+			if err := steps[name](e, o); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			fmt.Printf("== %s took %s\n", name, time.Since(t0).Round(100*time.Millisecond))
+		}
+		fmt.Printf("== whole pipeline took %s\n", time.Since(start).Round(100*time.Millisecond))
+		return nil
+	}
+	step, ok := steps[cmd]
+	if !ok {
+		usage()
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	return step(e, o)
+}
+
+func setIf(dst *int, v int) {
+	if v > 0 {
+		*dst = v
+	}
+}
+
+func setIfF(dst *float64, v float64) {
+	if v > 0 {
+		*dst = v
+	}
+}
+
+func ckpt(name string) (string, error) { return workdir.Checkpoint(name) }
+
+func writePNG(e *env, name string, png []byte, err error) error {
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(e.out, "figures", name+".png")
+	if err := plot.WriteFile(path, png); err != nil {
+		return err
+	}
+	fmt.Println("wrote", path)
+	return nil
+}
+
+func train(e *env, _ options) error {
+	dir, err := ckpt("denoiser")
+	if err != nil {
+		return err
+	}
+	tc := e.cfg.Model.DenoiserTrain
+	fmt.Printf("denoiser: %d steps, batch %d, lr %g\n", tc.Steps, tc.BatchSize, tc.LR)
+	bar := progress.New("denoiser", tc.Steps)
+	_, hist, err := statesrun.TrainDenoiser(e.b, e.data, e.cfg, dir, func(step int, loss float64) { bar.Update(step, fmt.Sprintf("loss %.4f", loss)) })
+	if err != nil {
+		return err
+	}
+	bar.Done(fmt.Sprintf("%.1f steps/s", float64(tc.Steps)/bar.Elapsed().Seconds()))
+	for _, p := range hist.Probes {
+		fmt.Printf("  step %6d  probe NLL %.4f\n", p.Step, p.NLL)
+	}
+	png, err := statesrun.LossFigure(hist, "Denoiser loss")
+	return writePNG(e, "denoiser_loss", png, err)
+}
+
+func classify(e *env, _ options) error {
+	dir, err := ckpt("classifier")
+	if err != nil {
+		return err
+	}
+	tc := e.cfg.Model.ClassifierTrain
+	fmt.Printf("classifier: %d steps, batch %d, lr %g\n", tc.Steps, tc.BatchSize, tc.LR)
+	bar := progress.New("classifier", tc.Steps)
+	_, hist, err := statesrun.TrainClassifier(e.b, e.data, e.cfg, dir, func(step int, loss float64) { bar.Update(step, fmt.Sprintf("loss %.4f", loss)) })
+	if err != nil {
+		return err
+	}
+	bar.Done("")
+	if n := len(hist.ValAcc); n > 0 {
+		fmt.Printf("  validation accuracy %.4f\n", hist.ValAcc[n-1])
+	}
+	png, err := statesrun.LossFigure(hist, "Classifier cross-entropy")
+	return writePNG(e, "classifier_loss", png, err)
+}
+
+func sample(e *env, _ options) error {
+	dir, err := ckpt("denoiser")
+	if err != nil {
+		return err
+	}
+	d, _, err := statesrun.LoadDenoiser(e.b, dir)
+	if err != nil {
+		return err
+	}
+	s, err := d.Sample(e.cfg.NumSamples, ddpm.SampleConfig{Seed: e.cfg.Seed, StepsPerCall: e.cfg.Model.StepsPerCall})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d samples x %d steps in %s (%.0f samples/s)\n", e.cfg.NumSamples, d.Schedule.T(), s.Duration.Round(time.Millisecond), float64(e.cfg.NumSamples)/s.Duration.Seconds())
+	if err := statesrun.WriteSamples(e.out, "uncond_gen_samples", s.Points); err != nil {
+		return err
+	}
+	png, err := statesrun.SamplesFigure(e.data.All, statesrun.Points(s.Points), "DDPM samples")
+	return writePNG(e, "uncond_gen_samples", png, err)
+}
+
+func guide(e *env, o options) error {
+	dd, err := ckpt("denoiser")
+	if err != nil {
+		return err
+	}
+	cd, err := ckpt("classifier")
+	if err != nil {
+		return err
+	}
+	d, _, err := statesrun.LoadDenoiser(e.b, dd)
+	if err != nil {
+		return err
+	}
+	c, _, err := statesrun.LoadClassifier(e.b, cd)
+	if err != nil {
+		return err
+	}
+	sets, took, err := statesrun.SampleGuided(d, c, e.data, e.cfg.NumSamples, o.ddim, e.cfg.Model.StepsPerCall, o.scale, e.cfg.Seed)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d x %d guided samples in %s\n", len(sets), e.cfg.NumSamples, took.Round(time.Millisecond))
+	for _, s := range sets {
+		if err := statesrun.WriteSamples(e.out, fmt.Sprintf("cond_gen_samples_%d", s.Label), s.Points); err != nil {
+			return err
+		}
+	}
+	png, err := statesrun.GuidedFigure(e.data.All, sets)
+	return writePNG(e, "cond_gen_samples", png, err)
+}
+
+// score reads the saved sample files back and scores them, as a grader would.
+func score(e *env, _ options) error {
+	var names []string
+	var reps []metrics.Report
+	add := func(name, file string, label int) error {
+		flat, shape, err := tensorfile.ReadNPY(filepath.Join(e.out, file))
+		if errors.Is(err, os.ErrNotExist) {
+			fmt.Printf("(no %s yet)\n", file)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(shape) != 2 || shape[1] != 2 {
+			return fmt.Errorf("%s has shape %v, want [N 2]", file, shape)
+		}
+		var rep metrics.Report
+		if label < 0 {
+			rep, err = e.data.Reference.Evaluate(statesrun.Points(flat))
+		} else {
+			rep, err = e.data.Reference.EvaluateConditional(statesrun.Points(flat), label)
+		}
+		if err != nil {
+			return err
+		}
+		names, reps = append(names, name), append(reps, rep)
+		return nil
+	}
+	if err := add("unconditional", "uncond_gen_samples.npy", -1); err != nil {
+		return err
+	}
+	for k := 0; k < 5; k++ {
+		if err := add(fmt.Sprintf("guided %d", k), fmt.Sprintf("cond_gen_samples_%d.npy", k), k); err != nil {
+			return err
+		}
+	}
+	real, err := e.data.Reference.Evaluate(e.data.All.Points)
+	if err != nil {
+		return err
+	}
+	names, reps = append(names, "real data"), append(reps, real)
+	fmt.Print(metrics.MarkdownTable(names, reps))
+	return nil
+}
