@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// benchSets returns the assignment's sizes: 5000 reference points and 5000 samples,
-// from the course data when available (else a synthetic cloud) and N(0, I) noise
-// mixed with jittered reference points.
+// benchSets returns sets of the assignment's sizes: 5000 reference points (a
+// correlated Gaussian cloud) and 5000 samples, half N(0, I) noise and half jittered
+// reference points.
 func benchSets(b *testing.B) (real, samples [][2]float64) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	real = randomCloud(rng, 5000)
@@ -42,6 +42,20 @@ func BenchmarkPrecisionRecall_5000(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		if _, _, err := PrecisionRecall(real, samples, DefaultK); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEvaluate_5000(b *testing.B) {
+	real, samples := benchSets(b)
+	ref, err := NewReference(real, nil, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := ref.Evaluate(samples); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -21,7 +21,7 @@ func (r Report) String() string {
 // unconditional reports.
 func MarkdownTable(names []string, reports []Report) string {
 	var b strings.Builder
-	b.WriteString("| samples | n | NLL (nats) | precision | recall | off-outline | purity |\n")
+	b.WriteString("| set | n | NLL (nats) | precision | recall | off-outline | purity |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
 	for i, r := range reports {
 		name := ""

@@ -126,7 +126,8 @@ func NewManifold(points [][2]float64, k int) (*Manifold, error) {
 // K returns the neighbourhood size the manifold was built with.
 func (m *Manifold) K() int { return m.k }
 
-// Radius returns the ball radius around point i of the set the manifold was built on.
+// Radius returns the ball radius around point i (0 <= i < number of points) of the set
+// the manifold was built on.
 func (m *Manifold) Radius(i int) float64 { return math.Sqrt(m.radii2[i]) }
 
 // coverKeeper is a kdtree.Keeper that looks for any ball containing the query: it
@@ -145,7 +146,8 @@ func (k *coverKeeper) Keep(c kdtree.ComparableDist) {
 	}
 }
 
-// Contains reports whether q lies in the manifold (in at least one closed ball).
+// Contains reports whether q lies in the manifold (in at least one closed ball). A
+// query with a NaN coordinate is not in it.
 func (m *Manifold) Contains(q [2]float64) bool {
 	keep := &coverKeeper{Heap: kdtree.Heap{{Dist: m.max2}}, radii2: m.radii2}
 	m.tree.NearestSet(keep, indexedPoint{x: q[0], y: q[1]})

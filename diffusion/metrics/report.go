@@ -60,6 +60,11 @@ func NewReference(points [][2]float64, labels []int, opts Options) (*Reference, 
 	if err != nil {
 		return nil, err
 	}
+	// Keep copies: the manifold and KDE were built from these values.
+	points = append([][2]float64(nil), points...)
+	if labels != nil {
+		labels = append([]int(nil), labels...)
+	}
 	return &Reference{
 		points:   points,
 		labels:   labels,
