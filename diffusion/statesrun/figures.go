@@ -204,7 +204,7 @@ func GuidedFigure(ds *states.Dataset, sets []GuidedSet) ([]byte, error) {
 	var panels []plot.Panel
 	var all []plot.Points
 	for _, s := range sets {
-		pts := plot.Points{Name: s.Name, XY: Points(s.Points), Color: plot.Palette[s.Label], Radius: 0.7}
+		pts := plot.Points{XY: Points(s.Points), Color: plot.Palette[s.Label], Radius: 0.7}
 		panels = append(panels, plot.Panel{
 			Title:  fmt.Sprintf("%s (NLL %.3f, purity %.1f%%)", s.Name, s.Report.NLL, 100*s.Report.Purity),
 			Groups: []plot.Points{{XY: ds.Points, Color: lightGrey, Radius: 0.6}, pts},
