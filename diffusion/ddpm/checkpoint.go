@@ -2,7 +2,7 @@ package ddpm
 
 import (
 	"encoding/json"
-	"errors"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -240,5 +240,3 @@ func LoadClassifier(backend compute.Backend, dir string, want *nets.ClassifierCo
 	}
 	return c, nil
 }
-
-var _ = errors.New

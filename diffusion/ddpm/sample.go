@@ -5,7 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -392,5 +391,3 @@ func (c *Classifier) GuidanceGradientValues(x []float32, y []int, t int) (grad [
 	}
 	return tensors.CopyFlatData[float32](out)
 }
-
-var _ = shapes.Make
