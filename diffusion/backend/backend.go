@@ -5,6 +5,14 @@
 // is used, never XLA, so nothing tries to download a PJRT plugin by default. XLA is
 // selected explicitly, e.g. GOMLX_BACKEND=xla:cuda on a machine with an NVIDIA GPU and
 // its PJRT plugin installed.
+//
+// The Go backend runs the ops of a graph one after the other ("ops_sequential"; each op,
+// matmuls above all, still uses every core) unless the configuration names another
+// ops_* mode. Its parallel op scheduler in github.com/gomlx/compute v0.1.2 can deadlock:
+// a worker-pool wake-up (sync.Cond.Signal) meant for workerspool.Saturate can be taken by
+// a WaitToStart waiter, and Saturate then waits forever. We saw a training run freeze
+// that way; the sequential mode costs ~1.4x per training step (BenchmarkDenoiserTrainStep,
+// batch 1000: 61 ms vs 43 ms). GOMLX_BACKEND=go:ops_parallel opts back in.
 package backend
 
 import (
@@ -48,6 +56,7 @@ func NewWithConfig(config string) (b compute.Backend, err error) {
 	if config == "" {
 		config = Default
 	}
+	config = Effective(config)
 	name, _, _ := strings.Cut(config, ":")
 	if !Available(name) {
 		return nil, fmt.Errorf("backend %q (from %q) is not compiled in; available backends: %s",
@@ -67,6 +76,24 @@ func NewWithConfig(config string) (b compute.Backend, err error) {
 	return b, nil
 }
 
+// Effective returns the configuration New uses for config: Default when empty, and the
+// Go backend with "ops_sequential" added unless config names an ops_* mode (see the
+// package comment).
+func Effective(config string) string {
+	config = strings.TrimSpace(config)
+	if config == "" {
+		config = Default
+	}
+	name, opts, _ := strings.Cut(config, ":")
+	if name != "go" || strings.Contains(opts, "ops_") {
+		return config
+	}
+	if opts == "" {
+		return "go:ops_sequential"
+	}
+	return "go:" + opts + ",ops_sequential"
+}
+
 // Available reports whether a backend with this name (without options) is compiled in.
 func Available(name string) bool {
 	for _, n := range compute.List() {
@@ -80,5 +107,5 @@ func Available(name string) bool {
 // Describe returns a one-line human description of a backend, e.g. for the first cell
 // of a notebook: its name, its description as GoMLX gives it, and the configuration.
 func Describe(b compute.Backend) string {
-	return fmt.Sprintf("%s (%s) [%s=%s]", b.Name(), b.Description(), EnvVar, Config())
+	return fmt.Sprintf("%s (%s) [%s]", b.Name(), b.Description(), Effective(Config()))
 }

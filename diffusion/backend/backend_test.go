@@ -27,3 +27,19 @@ func TestUnknownBackendIsAnError(t *testing.T) {
 		t.Fatalf("New() with an unknown backend: err = %v, want an error naming it", err)
 	}
 }
+
+func TestGoBackendRunsOpsSequentiallyUnlessAsked(t *testing.T) {
+	for cfg, want := range map[string]string{
+		"go": "go:ops_sequential", "go:parallelism=2": "go:parallelism=2,ops_sequential",
+		"go:ops_parallel": "go:ops_parallel", "xla:cuda": "xla:cuda",
+	} {
+		if got := Effective(cfg); got != want {
+			t.Errorf("Effective(%q) = %q, want %q", cfg, got, want)
+		}
+	}
+	b, err := NewWithConfig("go:parallelism=2")
+	if err != nil {
+		t.Fatalf("go:parallelism=2: %v", err)
+	}
+	b.Finalize()
+}
