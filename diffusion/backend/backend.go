@@ -18,6 +18,7 @@ package backend
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -104,8 +105,29 @@ func Available(name string) bool {
 	return false
 }
 
+// SIMDBuild reports whether the running program was built with GOEXPERIMENT=simd, which
+// enables the Go backend's AVX2/AVX-512 kernels (about 8x faster MLP training here).
+func SIMDBuild() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "GOEXPERIMENT" && strings.Contains(s.Value, "simd") {
+			return true
+		}
+	}
+	return false
+}
+
 // Describe returns a one-line human description of a backend, e.g. for the first cell
 // of a notebook: its name, its description as GoMLX gives it, and the configuration.
 func Describe(b compute.Backend) string {
-	return fmt.Sprintf("%s (%s) [%s]", b.Name(), b.Description(), Effective(Config()))
+	desc := fmt.Sprintf("%s (%s) [%s]", b.Name(), b.Description(), Effective(Config()))
+	if b.Name() == "go" || strings.HasPrefix(Effective(Config()), "go") {
+		if !SIMDBuild() {
+			desc += " WARNING: built without GOEXPERIMENT=simd, the Go backend is several times slower"
+		}
+	}
+	return desc
 }
