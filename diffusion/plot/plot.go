@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -61,7 +62,7 @@ func Lines(opts Options, curves ...Curve) ([]byte, error) {
 	p := newPlot(opts)
 	if opts.LogY {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = logTicks{}
 	}
 	for i, c := range curves {
 		if len(c.X) != len(c.Y) {
@@ -212,4 +213,27 @@ func WriteFile(path string, data []byte) error {
 		return err
 	}
 	return nil
+}
+
+// logTicks labels 1, 2 and 5 times the powers of ten, so that a log axis spanning less
+// than a decade still has labelled ticks (gonum's LogTicks labels powers of ten only).
+type logTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi > lo) {
+		return nil
+	}
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		base := math.Pow(10, e)
+		for _, m := range []float64{1, 2, 3, 5} {
+			v := m * base
+			if v < lo || v > hi {
+				continue
+			}
+			ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 3, 64)})
+		}
+	}
+	return ticks
 }

@@ -99,3 +99,17 @@ func TestScatterPanelsAndRegions(t *testing.T) {
 		t.Error("Regions with an empty grid gave no error")
 	}
 }
+
+func TestLogTicksLabelASubDecadeRange(t *testing.T) {
+	ticks := logTicks{}.Ticks(0.25, 0.9)
+	var labels []string
+	for _, tk := range ticks {
+		labels = append(labels, tk.Label)
+	}
+	if len(labels) != 2 || labels[0] != "0.3" || labels[1] != "0.5" {
+		t.Errorf("ticks on [0.25, 0.9] = %v, want [0.3 0.5]", labels)
+	}
+	if got := (logTicks{}).Ticks(0, 1); got != nil {
+		t.Errorf("ticks on a range touching 0 = %v, want none", got)
+	}
+}
