@@ -16,7 +16,6 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
 )
 
 // Options are the common settings of a figure.
@@ -107,31 +106,8 @@ func Scatter(opts Options, groups ...Points) ([]byte, error) {
 	}
 	p := newPlot(opts)
 	for i, g := range groups {
-		xys := make(plotter.XYs, 0, len(g.XY))
-		for _, q := range g.XY {
-			if isFinite(q[0]) && isFinite(q[1]) {
-				xys = append(xys, plotter.XY{X: q[0], Y: q[1]})
-			}
-		}
-		if len(xys) == 0 {
-			continue
-		}
-		s, err := plotter.NewScatter(xys)
-		if err != nil {
-			return nil, fmt.Errorf("plot.Scatter: %w", err)
-		}
-		s.GlyphStyle.Shape = draw.CircleGlyph{}
-		s.GlyphStyle.Radius = g.Radius
-		if s.GlyphStyle.Radius <= 0 {
-			s.GlyphStyle.Radius = vg.Points(1)
-		}
-		s.GlyphStyle.Color = g.Color
-		if g.Color == nil {
-			s.GlyphStyle.Color = Palette[i%len(Palette)]
-		}
-		p.Add(s)
-		if g.Name != "" {
-			p.Legend.Add(g.Name, s)
+		if err := addScatter(p, g, i); err != nil {
+			return nil, err
 		}
 	}
 	if opts.EqualAxes {
