@@ -62,6 +62,8 @@ func Lines(opts Options, curves ...Curve) ([]byte, error) {
 	if opts.LogY {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = logTicks{}
+	} else {
+		p.Y.Tick.Marker = preciseTicks{}
 	}
 	for i, c := range curves {
 		if len(c.X) != len(c.Y) {
@@ -209,6 +211,36 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 				continue
 			}
 			ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 3, 64)})
+		}
+	}
+	return ticks
+}
+
+// preciseTicks are gonum's default ticks labelled with as many decimals as their spacing
+// needs (the default labels of a narrow range such as 2.14..2.23 can all read "2.2").
+type preciseTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (preciseTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	step := math.Inf(1)
+	prev := math.NaN()
+	for _, t := range ticks {
+		if t.Label == "" {
+			continue
+		}
+		if !math.IsNaN(prev) {
+			step = math.Min(step, t.Value-prev)
+		}
+		prev = t.Value
+	}
+	if math.IsInf(step, 1) || step <= 0 {
+		return ticks
+	}
+	decimals := max(0, int(math.Ceil(-math.Log10(step)-1e-9)))
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', decimals, 64)
 		}
 	}
 	return ticks

@@ -113,3 +113,19 @@ func TestLogTicksLabelASubDecadeRange(t *testing.T) {
 		t.Errorf("ticks on a range touching 0 = %v, want none", got)
 	}
 }
+
+func TestPreciseTicksAreDistinct(t *testing.T) {
+	seen := map[string]bool{}
+	for _, tk := range (preciseTicks{}).Ticks(2.14, 2.23) {
+		if tk.Label == "" {
+			continue
+		}
+		if seen[tk.Label] {
+			t.Fatalf("label %q repeated on [2.14, 2.23]", tk.Label)
+		}
+		seen[tk.Label] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("only %d labels on [2.14, 2.23]", len(seen))
+	}
+}
