@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/godiffusion/notebooks/diffusion/atomicfile"
 )
 
 // Tools names the external programs used; empty fields take the defaults.
@@ -74,7 +76,7 @@ func NotebookHTML(ctx context.Context, tools Tools, notebook, outHTML string) er
 		return err
 	}
 	data = injectCSS(data)
-	return writeAtomic(outHTML, data)
+	return atomicfile.Write(outHTML, data)
 }
 
 func injectCSS(page []byte) []byte {
@@ -196,14 +198,6 @@ func Inspect(ctx context.Context, pdf string) (*Info, error) {
 	}
 	info.Text = string(out)
 	return info, nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func tail(out []byte) string {

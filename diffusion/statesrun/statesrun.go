@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/godiffusion/notebooks/diffusion/atomicfile"
+
 	"github.com/gomlx/compute"
 
 	"github.com/godiffusion/notebooks/diffusion/data/states"
@@ -225,7 +227,7 @@ func saveHistory(dir string, h *History) error {
 	if err != nil {
 		return err
 	}
-	return tensorfile.WriteFileAtomic(filepath.Join(dir, HistoryFile), func(f *os.File) error {
+	return atomicfile.WriteFunc(filepath.Join(dir, HistoryFile), func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})

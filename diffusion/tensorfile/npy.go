@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/godiffusion/notebooks/diffusion/atomicfile"
 )
 
 // npyMagic starts every .npy file.
@@ -37,7 +39,7 @@ func WriteNPYTensor(path string, t *Tensor) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, func(f *os.File) error {
+	return atomicfile.WriteFunc(path, func(f *os.File) error {
 		w := bufio.NewWriter(f)
 		if err := EncodeNPY(w, t); err != nil {
 			return err

@@ -11,6 +11,8 @@ import (
 	"math"
 	"os"
 	"strconv"
+
+	"github.com/godiffusion/notebooks/diffusion/atomicfile"
 )
 
 // ptArchiveName is the top-level folder of the zip archives written here, as
@@ -84,7 +86,7 @@ func WritePTDict(path string, entries ...NamedTensor) error {
 // writePT writes the zip archive: data.pkl, byteorder, one storage record per
 // tensor (data/0, data/1, ... matching the pickled storage keys) and version.
 func writePT(path string, pkl []byte, tensors []*Tensor) error {
-	return WriteFileAtomic(path, func(f *os.File) error {
+	return atomicfile.WriteFunc(path, func(f *os.File) error {
 		bw := bufio.NewWriter(f)
 		if err := encodePT(bw, pkl, tensors); err != nil {
 			return err

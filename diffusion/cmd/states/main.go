@@ -19,12 +19,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/godiffusion/notebooks/diffusion/atomicfile"
+
 	"github.com/gomlx/compute"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/ddpm"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
-	"github.com/godiffusion/notebooks/diffusion/plot"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/progress"
 	"github.com/godiffusion/notebooks/diffusion/statesrun"
@@ -158,7 +159,7 @@ func writePNG(e *env, name string, png []byte, err error) error {
 		return err
 	}
 	path := filepath.Join(e.out, "figures", name+".png")
-	if err := plot.WriteFile(path, png); err != nil {
+	if err := atomicfile.Write(path, png); err != nil {
 		return err
 	}
 	fmt.Println("wrote", path)

@@ -27,7 +27,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/godiffusion/notebooks/diffusion/tensorfile"
+	"github.com/godiffusion/notebooks/diffusion/atomicfile"
 )
 
 // config holds the command-line options.
@@ -71,7 +71,7 @@ func run(c config, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return tensorfile.WriteFileAtomic(c.out, func(f *os.File) error {
+	return atomicfile.WriteFunc(c.out, func(f *os.File) error {
 		w := bufio.NewWriter(f)
 		fmt.Fprintln(w, "x,y,label")
 		for i, p := range pts {
