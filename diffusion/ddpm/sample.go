@@ -183,14 +183,7 @@ func (d *Denoiser) Sample(n int, cfg SampleConfig) (out *Samples, err error) {
 	call := func(x, c *tensors.Tensor, _ []any) (*tensors.Tensor, error) { return exec.Call(x, c) }
 	x, err := runChunks(initialNoise(n, dim, cfg.Seed), T, cfg.StepsPerCall, cfg.RecordEvery,
 		call, coefs, nil, out)
-	if err != nil {
-		return nil, err
-	}
-	if out.Points, err = tensors.CopyFlatData[float32](x); err != nil {
-		return nil, err
-	}
-	out.Duration = time.Since(start)
-	return out, nil
+	return finish(out, x, err, start)
 }
 
 // DDIMConfig configures deterministic DDIM sampling (eta = 0), optionally classifier-guided.
@@ -321,6 +314,11 @@ func (d *Denoiser) SampleDDIM(n int, cfg DDIMConfig) (out *Samples, err error) {
 	}
 	x, err := runChunks(initialNoise(n, dim, cfg.Seed), len(steps), cfg.StepsPerCall, cfg.RecordEvery,
 		call, coefs, extra, out)
+	return finish(out, x, err, start)
+}
+
+// finish copies the final points of a sampler run into out and records its duration.
+func finish(out *Samples, x *tensors.Tensor, err error, start time.Time) (*Samples, error) {
 	if err != nil {
 		return nil, err
 	}
