@@ -91,7 +91,7 @@ func TestDenoiserLearnsGaussian(t *testing.T) {
 	if !(last < 0.6*first) {
 		t.Errorf("loss did not go down enough: %.3f -> %.3f", first, last)
 	}
-	s, err := d.Sample(1000, SampleConfig{Seed: 3, StepsPerCall: 25, RecordEvery: 100})
+	s, err := d.Sample(1000, SampleConfig{Seed: 3, RecordEvery: 100, Speed: Speed{StepsPerCall: 25}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestDenoiserLearnsGaussian(t *testing.T) {
 		t.Errorf("frames: %d, steps %v", len(s.Frames), s.FrameSteps)
 	}
 	// DDIM with 50 steps also matches.
-	s2, err := d.SampleDDIM(1000, DDIMConfig{Steps: 50, Seed: 4, StepsPerCall: 25})
+	s2, err := d.SampleDDIM(1000, DDIMConfig{Steps: 50, Seed: 4, Speed: Speed{StepsPerCall: 25}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,11 +181,11 @@ func TestClassifierGuidance(t *testing.T) {
 		}
 		return float64(hits) / float64(to-from)
 	}
-	unguided, err := d.SampleDDIM(per, DDIMConfig{Steps: 100, Seed: 11, StepsPerCall: 25})
+	unguided, err := d.SampleDDIM(per, DDIMConfig{Steps: 100, Seed: 11, Speed: Speed{StepsPerCall: 25}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	guided, err := d.SampleGuided(c, []int{0, 1, 2}, per, 1, DDIMConfig{Steps: 100, Seed: 11, StepsPerCall: 25})
+	guided, err := d.SampleGuided(c, []int{0, 1, 2}, per, 1, DDIMConfig{Steps: 100, Seed: 11, Speed: Speed{StepsPerCall: 25}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +198,43 @@ func TestClassifierGuidance(t *testing.T) {
 	}
 	if guided.Labels[per] != 1 || len(guided.Points) != 2*3*per {
 		t.Error("guided labels/points layout")
+	}
+
+	// Shards run concurrently give the same deterministic samples, frames included.
+	sharded, err := d.SampleGuided(c, []int{0, 1, 2}, per, 1, DDIMConfig{Steps: 100, Seed: 11, RecordEvery: 50, Speed: Speed{StepsPerCall: 25, Workers: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sharded.Points) != len(guided.Points) || len(sharded.Frames) != 3 || len(sharded.Frames[2]) != len(guided.Points) {
+		t.Fatalf("sharded sampler: %d points, %d frames", len(sharded.Points), len(sharded.Frames))
+	}
+	for i, v := range guided.Points {
+		if math.Abs(float64(v-sharded.Points[i])) > 1e-4 || sharded.Frames[2][i] != sharded.Points[i] {
+			t.Fatalf("value %d: 1 worker %g, 3 workers %g (last frame %g)", i, v, sharded.Points[i], sharded.Frames[2][i])
+		}
+	}
+
+	// Starting the ancestral sampler from data at a small t keeps the points near the data;
+	// two workers draw different noise streams, deterministically.
+	init := pts[:2*per]
+	var run [2]*Samples
+	for i := range run {
+		if run[i], err = d.Sample(per, SampleConfig{Seed: 5, Init: init, InitStep: 10, Speed: Speed{StepsPerCall: 5, Workers: 2}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moved := 0.0
+	for i, v := range run[0].Points {
+		if v != run[1].Points[i] {
+			t.Fatalf("ancestral sampling with 2 workers is not deterministic at value %d", i)
+		}
+		moved += math.Abs(float64(v - init[i]))
+	}
+	if moved /= float64(len(init)); moved > 0.2 {
+		t.Errorf("sampling from the data at t=10 moved the points by %.3f on average", moved)
+	}
+	if _, err := d.Sample(per, SampleConfig{Init: init[:10], InitStep: 10}); err == nil {
+		t.Error("Init of the wrong length: no error")
 	}
 }
 
@@ -404,5 +441,61 @@ func TestPresets(t *testing.T) {
 	}
 	if _, err := PresetFor("huge"); err == nil {
 		t.Error("unknown preset: want error")
+	}
+}
+
+// TestDataParallelTraining checks that splitting each batch over workers gives the same
+// updates as one worker (the shards' gradients sum to the batch gradient), also for an
+// uneven split.
+func TestDataParallelTraining(t *testing.T) {
+	b := testBackend(t)
+	pts, labels := clusterData(600, 3, 7)
+	probe := pts[:40]
+	probeT := make([]int, 20)
+	for i := range probeT {
+		probeT[i] = 25 * i
+	}
+	var eps [2][]float32
+	var closs [2][]float64
+	var probs [2][]float32
+	for i, workers := range []int{1, 3} {
+		d, err := NewDenoiser(b, tinyNet, schedule.DefaultConfig(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := TrainConfig{Steps: 6, BatchSize: 257, LR: 3e-3, Seed: 2, ValSize: 50, Workers: workers}
+		if _, err := d.Train(pts, nil, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if eps[i], err = d.PredictNoise(probe, probeT); err != nil {
+			t.Fatal(err)
+		}
+		c, err := NewClassifier(b, tinyClf, schedule.DefaultConfig(), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := c.Train(pts, labels, nil, nil, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closs[i] = h.TrainLoss
+		if probs[i], err = c.Probabilities(probe, probeT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for j := range eps[0] {
+		if d := math.Abs(float64(eps[0][j] - eps[1][j])); d > 1e-4 {
+			t.Fatalf("denoiser output %d: 1 worker %g, 3 workers %g", j, eps[0][j], eps[1][j])
+		}
+	}
+	for j := range probs[0] {
+		if d := math.Abs(float64(probs[0][j] - probs[1][j])); d > 1e-4 {
+			t.Fatalf("classifier probability %d: 1 worker %g, 3 workers %g", j, probs[0][j], probs[1][j])
+		}
+	}
+	for j := range closs[0] {
+		if d := math.Abs(closs[0][j] - closs[1][j]); d > 1e-5 {
+			t.Fatalf("classifier loss at step %d: 1 worker %g, 3 workers %g", j+1, closs[0][j], closs[1][j])
+		}
 	}
 }

@@ -1,8 +1,10 @@
 package ddpm
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -22,16 +24,32 @@ const (
 	PosteriorVariance NoiseVariance = "posterior"
 )
 
-// SampleConfig configures ancestral DDPM sampling.
-type SampleConfig struct {
-	Seed int64
+// Speed holds the sampler settings that trade memory and compile time for speed.
+type Speed struct {
 	// StepsPerCall is the number of time steps unrolled into one compiled graph (default 1:
 	// one step graph called T times). See BenchmarkSampleStep for the trade-off.
 	StepsPerCall int
+	// Workers is the number of shards of the samples run concurrently (default 1). The go
+	// backend runs element-wise ops on one core, so 2 workers use both cores of a 2-core
+	// machine.
+	Workers int
+}
+
+// SampleConfig configures ancestral DDPM sampling.
+type SampleConfig struct {
+	Seed int64
+	// Speed: time steps per compiled graph and concurrent workers. Worker w draws its noise
+	// with seed Seed+w, so the samples depend on Workers (the initial noise does not).
+	Speed
 	// RecordEvery, if > 0, records the points every RecordEvery steps (for animations).
 	RecordEvery int
 	// Variance of the added noise: BetaVariance (default) or PosteriorVariance.
 	Variance NoiseVariance
+	// Init, if set (flat n*D), are the points x_InitStep to start from instead of x_T ~ N(0, I);
+	// sampling then takes InitStep+1 steps down to t = 0 (SDEdit-style partial denoising).
+	Init []float32
+	// InitStep is the time step of Init, in [0, T-1].
+	InitStep int
 }
 
 // Samples are generated points.
@@ -147,27 +165,22 @@ func (d *Denoiser) Sample(n int, cfg SampleConfig) (out *Samples, err error) {
 	default:
 		return nil, fmt.Errorf("ddpm.Sample: unknown variance %q", cfg.Variance)
 	}
-	start := time.Now()
-	store, err := samplingStore(d, nil, cfg.Seed)
-	if err != nil {
-		return nil, err
-	}
 	dim, T, sch := d.Net.DataDim, d.Schedule.T(), d.Schedule
-	exec, err := model.NewExec1(d.backend, store, func(scope *model.Scope, x, coefs *Node) *Node {
-		for i := range coefs.Shape().Dimensions[0] {
-			// Coefficients: normalized time, 1/sqrt(alpha_t), beta_t/sqrt(1-abar_t), sigma_t.
-			eps := nets.Denoiser(scope.At(DenoiserScope), d.Net, x, coef(coefs, i, 0))
-			mean := Mul(coef(coefs, i, 1), Sub(x, Mul(coef(coefs, i, 2), eps)))
-			z := scope.RandomNormal(x.Graph(), x.Shape())
-			x = Add(mean, Mul(coef(coefs, i, 3), z))
+	init, top := cfg.Init, T-1
+	if init != nil {
+		if len(init) != n*dim {
+			return nil, fmt.Errorf("ddpm.Sample: Init has %d values, want n*D = %d", len(init), n*dim)
 		}
-		return x
-	})
-	if err != nil {
+		if cfg.InitStep < 0 || cfg.InitStep >= T {
+			return nil, fmt.Errorf("ddpm.Sample: InitStep must be in [0, %d], got %d", T-1, cfg.InitStep)
+		}
+		top = cfg.InitStep
+	} else if init, err = tensors.CopyFlatData[float32](initialNoise(n, dim, cfg.Seed)); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	coefs := func(step int) []float32 {
-		t := T - 1 - step
+		t := top - step
 		sigma := 0.0
 		if t > 0 {
 			if cfg.Variance == PosteriorVariance {
@@ -180,20 +193,45 @@ func (d *Denoiser) Sample(n int, cfg SampleConfig) (out *Samples, err error) {
 			float32(sch.Betas[t] / math.Sqrt(1-sch.AlphaBars[t])), float32(sigma)}
 	}
 	out = &Samples{}
-	call := func(x, c *tensors.Tensor, _ []any) (*tensors.Tensor, error) { return exec.Call(x, c) }
-	x, err := runChunks(initialNoise(n, dim, cfg.Seed), T, cfg.StepsPerCall, cfg.RecordEvery,
-		call, coefs, nil, out)
-	return finish(out, x, err, start)
+	err = runSharded(init, dim, nil, cfg.Workers, out, func(w int, x *tensors.Tensor, _ []int32, shard *Samples) (*tensors.Tensor, error) {
+		// Each worker draws its noise from its own store: worker w is seeded with Seed+w.
+		store, err := samplingStore(d, nil, cfg.Seed+int64(w))
+		if err != nil {
+			return nil, err
+		}
+		exec, err := model.NewExec1(d.backend, store, func(scope *model.Scope, x, coefs *Node) *Node {
+			for i := range coefs.Shape().Dimensions[0] {
+				// Coefficients: normalized time, 1/sqrt(alpha_t), beta_t/sqrt(1-abar_t), sigma_t.
+				eps := nets.Denoiser(scope.At(DenoiserScope), d.Net, x, coef(coefs, i, 0))
+				mean := Mul(coef(coefs, i, 1), Sub(x, Mul(coef(coefs, i, 2), eps)))
+				z := scope.RandomNormal(x.Graph(), x.Shape())
+				x = Add(mean, Mul(coef(coefs, i, 3), z))
+			}
+			return x
+		})
+		if err != nil {
+			return nil, err
+		}
+		call := func(x, c *tensors.Tensor, _ []any) (*tensors.Tensor, error) { return exec.Call(x, c) }
+		return runChunks(x, top+1, cfg.StepsPerCall, cfg.RecordEvery, call, coefs, nil, shard)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.Duration = time.Since(start)
+	return out, nil
 }
 
 // DDIMConfig configures deterministic DDIM sampling (eta = 0), optionally classifier-guided.
 type DDIMConfig struct {
 	// Steps is the number S <= T of denoising steps, on time steps evenly spaced in [0, T-1]
 	// (0 means T: every time step, which is exactly the assignment's guided sampler).
-	Steps        int
-	Seed         int64 // seed of the initial noise
-	StepsPerCall int   // time steps unrolled per compiled graph (default 1)
-	RecordEvery  int   // if > 0, record the points every RecordEvery steps
+	Steps       int
+	Seed        int64 // seed of the initial noise
+	RecordEvery int   // if > 0, record the points every RecordEvery steps
+	// Speed: time steps per compiled graph and concurrent workers; DDIM is deterministic, so
+	// the result does not depend on them.
+	Speed
 
 	// Classifier, if set, guides the samples towards Labels (one per sample) with
 	// eps_hat = eps - GuidanceScale * sqrt(1 - abar_t) * grad_x log softmax(classifier(x_t, t))_y.
@@ -233,7 +271,6 @@ func (d *Denoiser) SampleDDIM(n int, cfg DDIMConfig) (out *Samples, err error) {
 		return nil, fmt.Errorf("ddpm.SampleDDIM: Steps must be in [0, %d], got %d", T, cfg.Steps)
 	}
 	c := cfg.Classifier
-	var labelsT *tensors.Tensor
 	if c != nil {
 		if c.Net.DataDim != dim {
 			return nil, fmt.Errorf("ddpm.SampleDDIM: classifier is for %d-D points, denoiser for %d-D", c.Net.DataDim, dim)
@@ -244,7 +281,7 @@ func (d *Denoiser) SampleDDIM(n int, cfg DDIMConfig) (out *Samples, err error) {
 		if len(cfg.Labels) != n {
 			return nil, fmt.Errorf("ddpm.SampleDDIM: guidance needs one label per sample: %d labels for %d samples", len(cfg.Labels), n)
 		}
-		if labelsT, err = labelsTensor(cfg.Labels, c.Net.NumClasses); err != nil {
+		if _, err = labelsTensor(cfg.Labels, c.Net.NumClasses); err != nil {
 			return nil, err
 		}
 	}
@@ -297,10 +334,6 @@ func (d *Denoiser) SampleDDIM(n int, cfg DDIMConfig) (out *Samples, err error) {
 		return []float32{float32(sch.TimeInput[t]), float32(math.Sqrt(abar)), float32(math.Sqrt(1 - abar)),
 			float32(math.Sqrt(abarPrev)), float32(math.Sqrt(1 - abarPrev))}
 	}
-	var extra []any
-	if labelsT != nil {
-		extra = []any{labelsT}
-	}
 	call := func(x, cs *tensors.Tensor, extra []any) (*tensors.Tensor, error) {
 		res, err := exec.Call(append([]any{x, cs}, extra...)...)
 		if err != nil {
@@ -312,21 +345,74 @@ func (d *Denoiser) SampleDDIM(n int, cfg DDIMConfig) (out *Samples, err error) {
 	if c != nil {
 		out.Labels = append([]int(nil), cfg.Labels...)
 	}
-	x, err := runChunks(initialNoise(n, dim, cfg.Seed), len(steps), cfg.StepsPerCall, cfg.RecordEvery,
-		call, coefs, extra, out)
-	return finish(out, x, err, start)
-}
-
-// finish copies the final points of a sampler run into out and records its duration.
-func finish(out *Samples, x *tensors.Tensor, err error, start time.Time) (*Samples, error) {
+	init, err := tensors.CopyFlatData[float32](initialNoise(n, dim, cfg.Seed))
 	if err != nil {
 		return nil, err
 	}
-	if out.Points, err = tensors.CopyFlatData[float32](x); err != nil {
+	err = runSharded(init, dim, cfg.Labels, cfg.Workers, out, func(_ int, x *tensors.Tensor, labels []int32, shard *Samples) (*tensors.Tensor, error) {
+		var extra []any
+		if c != nil {
+			extra = []any{tensors.FromFlatDataAndDimensions(labels, len(labels))}
+		}
+		return runChunks(x, len(steps), cfg.StepsPerCall, cfg.RecordEvery, call, coefs, extra, shard)
+	})
+	if err != nil {
 		return nil, err
 	}
 	out.Duration = time.Since(start)
 	return out, nil
+}
+
+// runSharded splits the points init (flat n*dim) and their labels (may be nil) into
+// workers contiguous shards, runs run on each shard concurrently and gathers the final points
+// and recorded frames of the shards, in order, into out.
+func runSharded(init []float32, dim int, labels []int, workers int, out *Samples,
+	run func(w int, x *tensors.Tensor, labels []int32, shard *Samples) (*tensors.Tensor, error)) error {
+	n := len(init) / dim
+	workers = max(1, min(workers, n))
+	shards := make([]Samples, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*n/workers, (w+1)*n/workers
+		var ys []int32
+		if labels != nil {
+			ys = make([]int32, hi-lo)
+			for i := range ys {
+				ys[i] = int32(labels[lo+i])
+			}
+		}
+		x := tensors.FromFlatDataAndDimensions(append([]float32(nil), init[lo*dim:hi*dim]...), hi-lo, dim)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer recoverError(&errs[w], "ddpm sampler worker")
+			final, err := run(w, x, ys, &shards[w])
+			if err != nil {
+				errs[w] = err
+				return
+			}
+			shards[w].Points, errs[w] = tensors.CopyFlatData[float32](final)
+			final.FinalizeAll()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	out.Points = make([]float32, 0, len(init))
+	for w := range shards {
+		out.Points = append(out.Points, shards[w].Points...)
+	}
+	out.FrameSteps = shards[0].FrameSteps
+	for f := range shards[0].Frames {
+		frame := make([]float32, 0, len(init))
+		for w := range shards {
+			frame = append(frame, shards[w].Frames[f]...)
+		}
+		out.Frames = append(out.Frames, frame)
+	}
+	return nil
 }
 
 // SampleGuided draws perLabel points for each of labels with classifier guidance of the given

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -39,6 +38,10 @@ type TrainConfig struct {
 	// ValSize is the number of held-out (point, t, noise) triples of the validation loss,
 	// drawn once with Seed from the validation points (default 2000).
 	ValSize int
+	// Workers is the number of shards of each batch whose gradients are computed
+	// concurrently (default 1; 2 uses both cores of a 2-core machine with the go backend).
+	// The update is the whole batch's gradient however the batch is split.
+	Workers int
 	// Progress, if set, is called after every step with the step number (1-based) and the
 	// step's training loss; return quickly.
 	Progress func(step int, trainLoss float64)
@@ -119,8 +122,7 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 		return nil, err
 	}
 	dim := d.Net.DataDim
-	n, err := numPoints(points, dim)
-	if err != nil {
+	if _, err := numPoints(points, dim); err != nil {
 		return nil, err
 	}
 	if valPoints == nil {
@@ -129,26 +131,16 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 		return nil, fmt.Errorf("validation points: %w", err)
 	}
 	T := d.Schedule.T()
-	if err := d.store.SetRNGStateFromSeed(cfg.Seed); err != nil {
-		return nil, err
-	}
 	opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(cfg.AdamEpsilon).Done()
-	batch := cfg.BatchSize
-	stepExec, err := model.NewExec1(d.backend, d.store, func(scope *model.Scope, data *Node) *Node {
-		g := data.Graph()
-		idx := StopGradient(scope.RandomIntN(g, int32(n), shapes.Make(dtypes.Int32, batch, 1)))
-		x0 := Gather(data, idx)
-		t := StopGradient(scope.RandomIntN(g, int32(T), shapes.Make(dtypes.Int32, batch)))
-		noise := scope.RandomNormal(g, shapes.Make(DType, batch, dim))
-		xt := d.Schedule.QSample(x0, t, noise)
-		eps := d.Graph(scope, xt, t)
-		loss := ReduceAllMean(Square(Sub(eps, noise)))
-		opt.UpdateGraph(scope, g, loss)
-		return loss
+	trainer, err := newStepper(d.backend, d.store, opt, cfg.Workers, 0, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+		x0, t, noise := in[0], in[1], in[2]
+		eps := d.Graph(scope, d.Schedule.QSample(x0, t, noise), t)
+		return ReduceMean(Square(Sub(eps, noise)), -1), nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	batches := newBatcher(points, nil, dim, T, cfg.Seed)
 	valX0, valT, valNoise, _ := validationSet(valPoints, dim, cfg.ValSize, T, cfg.Seed)
 	valExec, err := model.NewExec1(d.backend, d.store, func(scope *model.Scope, x0, t, noise *Node) *Node {
 		xt := d.Schedule.QSample(x0, t, noise)
@@ -170,7 +162,6 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 		return nil
 	}
 
-	data := tensors.FromFlatDataAndDimensions(points, n, dim)
 	hist = &History{TrainLoss: make([]float64, 0, cfg.Steps)}
 	start := time.Now()
 	for step := range cfg.Steps {
@@ -180,12 +171,10 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 				return nil, err
 			}
 		}
-		out, err := stepExec.Call(data)
+		loss, _, err := trainer.step(cfg.BatchSize, batches.shards(cfg.BatchSize, trainer.workers))
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step+1, err)
 		}
-		loss := float64(tensors.ToScalar[float32](out))
-		out.FinalizeAll()
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return hist, fmt.Errorf("ddpm: training diverged at step %d (loss %v); lower the learning rate", step+1, loss)
 		}
@@ -221,8 +210,7 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 	if len(labels) != n {
 		return nil, fmt.Errorf("ddpm: %d points but %d labels", n, len(labels))
 	}
-	labelsT, err := labelsTensor(labels, K)
-	if err != nil {
+	if _, err := labelsTensor(labels, K); err != nil {
 		return nil, err
 	}
 	if valPoints == nil {
@@ -231,32 +219,22 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 		return nil, fmt.Errorf("ddpm: invalid validation set (%d values, %d labels): %v", len(valPoints), len(valLabels), err)
 	}
 	T := c.Schedule.T()
-	if err := c.store.SetRNGStateFromSeed(cfg.Seed); err != nil {
-		return nil, err
-	}
 	opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(cfg.AdamEpsilon).Done()
-	batch := cfg.BatchSize
 	lossAndAcc := func(logits, y *Node) (loss, acc *Node) {
 		oneHot := OneHot(y, K, logits.DType())
-		loss = Neg(ReduceAllMean(ReduceSum(Mul(oneHot, LogSoftmax(logits, -1)), -1)))
+		loss = Neg(ReduceSum(Mul(oneHot, LogSoftmax(logits, -1)), -1))
 		correct := ConvertDType(Equal(ArgMax(logits, -1, dtypes.Int32), y), logits.DType())
-		return loss, ReduceAllMean(correct)
+		return loss, correct
 	}
-	stepExec, err := model.NewExec2(c.backend, c.store, func(scope *model.Scope, data, labels *Node) (*Node, *Node) {
-		g := data.Graph()
-		idx := StopGradient(scope.RandomIntN(g, int32(n), shapes.Make(dtypes.Int32, batch, 1)))
-		x0 := Gather(data, idx)
-		y := Gather(labels, idx)
-		t := StopGradient(scope.RandomIntN(g, int32(T), shapes.Make(dtypes.Int32, batch)))
-		noise := scope.RandomNormal(g, shapes.Make(DType, batch, dim))
-		xt := StopGradient(c.Schedule.QSample(x0, t, noise))
-		loss, acc := lossAndAcc(c.Graph(scope, xt, t), y)
-		opt.UpdateGraph(scope, g, loss)
-		return loss, StopGradient(acc)
+	trainer, err := newStepper(c.backend, c.store, opt, cfg.Workers, 1, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+		x0, t, noise, y := in[0], in[1], in[2], in[3]
+		loss, correct := lossAndAcc(c.Graph(scope, c.Schedule.QSample(x0, t, noise), t), y)
+		return loss, []*Node{correct}
 	})
 	if err != nil {
 		return nil, err
 	}
+	batches := newBatcher(points, labels, dim, T, cfg.Seed)
 	valX0, valT, valNoise, valIdx := validationSet(valPoints, dim, cfg.ValSize, T, cfg.Seed)
 	valY := make([]int32, len(valIdx))
 	for i, j := range valIdx {
@@ -264,7 +242,8 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 	}
 	valExec, err := model.NewExec2(c.backend, c.store, func(scope *model.Scope, x0, t, noise, y *Node) (*Node, *Node) {
 		xt := c.Schedule.QSample(x0, t, noise)
-		return lossAndAcc(c.Graph(scope, xt, t), y)
+		loss, correct := lossAndAcc(c.Graph(scope, xt, t), y)
+		return ReduceAllMean(loss), ReduceAllMean(correct)
 	})
 	if err != nil {
 		return nil, err
@@ -274,7 +253,6 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 		tensors.FromFlatDataAndDimensions(valNoise, cfg.ValSize, dim),
 		tensors.FromFlatDataAndDimensions(valY, cfg.ValSize)}
 
-	data := tensors.FromFlatDataAndDimensions(points, n, dim)
 	hist = &History{}
 	start := time.Now()
 	for step := range cfg.Steps {
@@ -283,13 +261,12 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 				return nil, err
 			}
 		}
-		lossT, accT, err := stepExec.Call(data, labelsT)
+		loss, metrics, err := trainer.step(cfg.BatchSize, batches.shards(cfg.BatchSize, trainer.workers))
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step+1, err)
 		}
-		loss := float64(tensors.ToScalar[float32](lossT))
 		hist.TrainLoss = append(hist.TrainLoss, loss)
-		hist.TrainAcc = append(hist.TrainAcc, float64(tensors.ToScalar[float32](accT)))
+		hist.TrainAcc = append(hist.TrainAcc, metrics[0])
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return hist, fmt.Errorf("ddpm: classifier training diverged at step %d; lower the learning rate", step+1)
 		}

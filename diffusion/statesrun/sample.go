@@ -18,12 +18,12 @@ type StepScore struct {
 }
 
 // ScoreSteps draws n points with DDIM at each number of steps in ddimSteps and with
-// ancestral DDPM (all T steps) and scores each set against the data. stepsPerCall is the
-// number of time steps unrolled per compiled graph (a speed setting; results are equal).
-func ScoreSteps(d *ddpm.Denoiser, data *Data, ddimSteps []int, n, stepsPerCall int, seed int64) ([]StepScore, error) {
+// ancestral DDPM (all T steps) and scores each set against the data. speed holds the
+// sampler's speed settings (DDIM results do not depend on them).
+func ScoreSteps(d *ddpm.Denoiser, data *Data, ddimSteps []int, n int, speed ddpm.Speed, seed int64) ([]StepScore, error) {
 	var out []StepScore
 	for _, s := range ddimSteps {
-		smp, err := d.SampleDDIM(n, ddpm.DDIMConfig{Steps: s, Seed: seed, StepsPerCall: stepsPerCall})
+		smp, err := d.SampleDDIM(n, ddpm.DDIMConfig{Steps: s, Seed: seed, Speed: speed})
 		if err != nil {
 			return nil, err
 		}
@@ -33,7 +33,7 @@ func ScoreSteps(d *ddpm.Denoiser, data *Data, ddimSteps []int, n, stepsPerCall i
 		}
 		out = append(out, StepScore{Sampler: "ddim", Steps: s, Report: rep, Duration: smp.Duration})
 	}
-	smp, err := d.Sample(n, ddpm.SampleConfig{Seed: seed, StepsPerCall: stepsPerCall})
+	smp, err := d.Sample(n, ddpm.SampleConfig{Seed: seed, Speed: speed})
 	if err != nil {
 		return nil, err
 	}
@@ -55,13 +55,13 @@ type GuidedSet struct {
 
 // SampleGuided draws n points per state with classifier guidance (DDIM with ddimSteps
 // steps; 0 means all T steps, the assignment's deterministic guided sampler) and scores
-// each set against all five states, with its purity. stepsPerCall as in ScoreSteps.
-func SampleGuided(d *ddpm.Denoiser, c *ddpm.Classifier, data *Data, n, ddimSteps, stepsPerCall int, scale float64, seed int64) ([]GuidedSet, time.Duration, error) {
+// each set against all five states, with its purity. speed as in ScoreSteps.
+func SampleGuided(d *ddpm.Denoiser, c *ddpm.Classifier, data *Data, n, ddimSteps int, speed ddpm.Speed, scale float64, seed int64) ([]GuidedSet, time.Duration, error) {
 	labels := make([]int, states.NumLabels)
 	for i := range labels {
 		labels[i] = i
 	}
-	smp, err := d.SampleGuided(c, labels, n, scale, ddpm.DDIMConfig{Steps: ddimSteps, Seed: seed, StepsPerCall: stepsPerCall})
+	smp, err := d.SampleGuided(c, labels, n, scale, ddpm.DDIMConfig{Steps: ddimSteps, Seed: seed, Speed: speed})
 	if err != nil {
 		return nil, 0, err
 	}

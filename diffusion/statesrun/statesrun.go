@@ -131,7 +131,7 @@ func TrainDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep
 			onStep(step, loss)
 		}
 		if cfg.ProbeEvery > 0 && probeErr == nil && (step%cfg.ProbeEvery == 0 || step == tc.Steps) {
-			s, err := d.SampleDDIM(cfg.ProbeSamples, ddpm.DDIMConfig{Steps: cfg.ProbeDDIMSteps, Seed: cfg.Seed + int64(step), StepsPerCall: cfg.Model.StepsPerCall})
+			s, err := d.SampleDDIM(cfg.ProbeSamples, ddpm.DDIMConfig{Steps: cfg.ProbeDDIMSteps, Seed: cfg.Seed + int64(step), Speed: cfg.Model.Speed})
 			if err != nil {
 				probeErr = err
 				return

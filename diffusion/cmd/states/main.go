@@ -41,6 +41,7 @@ type options struct {
 	csteps, cbatch    int
 	clr               float64
 	samples, ddim     int
+	workers           int
 	scale             float64
 }
 
@@ -65,6 +66,7 @@ func main() {
 	fs.IntVar(&o.samples, "samples", 0, "samples per set (0: the preset's, 5000 at cpu)")
 	fs.IntVar(&o.ddim, "ddim", 0, "guided sampling steps (0: all T steps, the assignment's sampler)")
 	fs.Float64Var(&o.scale, "scale", 1, "classifier guidance scale")
+	fs.IntVar(&o.workers, "workers", 0, "concurrent workers for training and sampling (0: the preset's; 2 uses both cores)")
 	_ = fs.Parse(os.Args[2:])
 	if err := run(cmd, o); err != nil {
 		fmt.Fprintln(os.Stderr, "states:", err)
@@ -105,6 +107,9 @@ func run(cmd string, o options) error {
 	setIf(&cfg.Model.ClassifierTrain.BatchSize, o.cbatch)
 	setIfF(&cfg.Model.ClassifierTrain.LR, o.clr)
 	setIf(&cfg.NumSamples, o.samples)
+	setIf(&cfg.Model.DenoiserTrain.Workers, o.workers)
+	setIf(&cfg.Model.ClassifierTrain.Workers, o.workers)
+	setIf(&cfg.Model.Speed.Workers, o.workers)
 	data, err := statesrun.LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
 	if err != nil {
 		return err
@@ -215,7 +220,7 @@ func sample(e *env, _ options) error {
 	if err != nil {
 		return err
 	}
-	s, err := d.Sample(e.cfg.NumSamples, ddpm.SampleConfig{Seed: e.cfg.Seed, StepsPerCall: e.cfg.Model.StepsPerCall})
+	s, err := d.Sample(e.cfg.NumSamples, ddpm.SampleConfig{Seed: e.cfg.Seed, Speed: e.cfg.Model.Speed})
 	if err != nil {
 		return err
 	}
@@ -244,7 +249,7 @@ func guide(e *env, o options) error {
 	if err != nil {
 		return err
 	}
-	sets, took, err := statesrun.SampleGuided(d, c, e.data, e.cfg.NumSamples, o.ddim, e.cfg.Model.StepsPerCall, o.scale, e.cfg.Seed)
+	sets, took, err := statesrun.SampleGuided(d, c, e.data, e.cfg.NumSamples, o.ddim, e.cfg.Model.Speed, o.scale, e.cfg.Seed)
 	if err != nil {
 		return err
 	}
