@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/nets"
@@ -497,5 +498,70 @@ func TestDataParallelTraining(t *testing.T) {
 		if d := math.Abs(closs[0][j] - closs[1][j]); d > 1e-5 {
 			t.Fatalf("classifier loss at step %d: 1 worker %g, 3 workers %g", j+1, closs[0][j], closs[1][j])
 		}
+	}
+}
+
+// trainableValues returns the flat values of a store's trainable variables, in order.
+func trainableValues(t *testing.T, d *Denoiser) [][]float32 {
+	var out [][]float32
+	for v := range d.Store().IterVariables() {
+		if !v.Trainable {
+			continue
+		}
+		val, err := v.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		flat, err := tensors.CopyFlatData[float32](val)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, flat)
+	}
+	return out
+}
+
+// TestEMA checks that with EMADecay the trained weights are the moving average: after one
+// step with decay 0.25 they are 0.25 * initial + 0.75 * the plain one-step weights.
+func TestEMA(t *testing.T) {
+	b := testBackend(t)
+	pts := gaussianData(300, [2]float64{0, 0}, [2]float64{1, 1}, 3)
+	cfg := TrainConfig{Steps: 1, BatchSize: 64, LR: 1e-2, Seed: 4, ValSize: 10, Workers: 2}
+	var w0, w1, avg [][]float32
+	for i, decay := range []float64{0, 0.25} {
+		d, err := NewDenoiser(b, tinyNet, schedule.DefaultConfig(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			w0 = trainableValues(t, d)
+		}
+		cfg.EMADecay = decay
+		if _, err := d.Train(pts, nil, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			w1 = trainableValues(t, d)
+		} else {
+			avg = trainableValues(t, d)
+		}
+	}
+	moved := false
+	for k := range w0 {
+		for j := range w0[k] {
+			want := 0.25*w0[k][j] + 0.75*w1[k][j]
+			if math.Abs(float64(avg[k][j]-want)) > 1e-6 {
+				t.Fatalf("variable %d value %d: EMA %g, want %g (w0 %g, w1 %g)", k, j, avg[k][j], want, w0[k][j], w1[k][j])
+			}
+			moved = moved || w0[k][j] != w1[k][j]
+		}
+	}
+	if !moved {
+		t.Fatal("one training step did not change the weights")
+	}
+	cfg.EMADecay = 1
+	d, _ := NewDenoiser(b, tinyNet, schedule.DefaultConfig(), 1)
+	if _, err := d.Train(pts, nil, cfg); err == nil {
+		t.Error("EMADecay 1: no error")
 	}
 }

@@ -28,18 +28,45 @@ type lossFunc func(scope *model.Scope, inputs []*Node) (losses *Node, metrics []
 // one core, so this is what uses a second core); one update then applies the sum of the
 // shards' gradients. Each shard's loss is its sum of per-example losses divided by the whole
 // batch size, so the sum is exactly the gradient of the batch's mean loss, for any split.
+//
+// With emaDecay > 0 it also keeps an exponential moving average of the trainable weights
+// (non-trainable copies under "/ema"), updated after every step; useEMA copies it into the
+// weights.
 type stepper struct {
 	grad, apply *model.Exec
 	workers     int
 	numMetrics  int
+	emaDecay    float64
+	weights     []*model.Variable // trainable variables, in the store's order
+	ema         []*model.Variable // their averages, when emaDecay > 0
 }
 
-func newStepper(backend compute.Backend, store *model.Store, opt optimizer.Interface, workers, numMetrics int, loss lossFunc) (*stepper, error) {
+func newStepper(backend compute.Backend, store *model.Store, opt optimizer.Interface, workers, numMetrics int, emaDecay float64, loss lossFunc) (*stepper, error) {
 	applier, ok := opt.(gradientApplier)
 	if !ok {
 		return nil, fmt.Errorf("ddpm: optimizer %T cannot apply precomputed gradients", opt)
 	}
-	s := &stepper{workers: max(1, workers), numMetrics: numMetrics}
+	if emaDecay < 0 || emaDecay >= 1 {
+		return nil, fmt.Errorf("ddpm: EMA decay must be in [0, 1), got %g", emaDecay)
+	}
+	s := &stepper{workers: max(1, workers), numMetrics: numMetrics, emaDecay: emaDecay}
+	for v := range store.IterVariables() {
+		if v.Trainable {
+			s.weights = append(s.weights, v)
+		}
+	}
+	if emaDecay > 0 {
+		for _, v := range s.weights {
+			value, err := v.Value()
+			if err != nil {
+				return nil, err
+			}
+			if value, err = value.Clone(); err != nil {
+				return nil, err
+			}
+			s.ema = append(s.ema, store.VariableWithValue(model.JoinPath("/ema", v.Path()), value).SetTrainable(false))
+		}
+	}
 	var err error
 	s.grad, err = model.NewExec(backend, store, func(scope *model.Scope, inputs []*Node) []*Node {
 		// inputs[0] is 1 / (whole batch size), the rest the shard's inputs.
@@ -80,6 +107,9 @@ func newStepper(backend compute.Backend, store *model.Store, opt optimizer.Inter
 			}
 		}
 		applier.UpdateGraphWithGradients(scope, sum, grads[0].DType())
+		for i, e := range s.ema {
+			e.SetNodeValue(Add(MulScalar(e.NodeValue(g), s.emaDecay), MulScalar(s.weights[i].NodeValue(g), 1-s.emaDecay)))
+		}
 	})
 	if err != nil {
 		return nil, err
@@ -133,6 +163,23 @@ func (s *stepper) step(batchSize int, shards [][]any) (loss float64, metrics []f
 		return 0, nil, err
 	}
 	return loss, metrics, nil
+}
+
+// useEMA sets the trainable weights to their moving averages (no-op without EMA).
+func (s *stepper) useEMA() error {
+	for i, e := range s.ema {
+		value, err := e.Value()
+		if err != nil {
+			return err
+		}
+		if value, err = value.Clone(); err != nil {
+			return err
+		}
+		if err := s.weights[i].SetValue(value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // shardSizes splits a batch of n examples into workers near-equal shards.

@@ -42,6 +42,10 @@ type TrainConfig struct {
 	// concurrently (default 1; 2 uses both cores of a 2-core machine with the go backend).
 	// The update is the whole batch's gradient however the batch is split.
 	Workers int
+	// EMADecay, if > 0 (e.g. 0.999), keeps an exponential moving average of the weights
+	// during training; at the end the network's weights are set to the average (a further
+	// Train continues from it). Validation losses during training use the raw weights.
+	EMADecay float64
 	// Progress, if set, is called after every step with the step number (1-based) and the
 	// step's training loss; return quickly.
 	Progress func(step int, trainLoss float64)
@@ -132,7 +136,7 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 	}
 	T := d.Schedule.T()
 	opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(cfg.AdamEpsilon).Done()
-	trainer, err := newStepper(d.backend, d.store, opt, cfg.Workers, 0, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+	trainer, err := newStepper(d.backend, d.store, opt, cfg.Workers, 0, cfg.EMADecay, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
 		x0, t, noise := in[0], in[1], in[2]
 		eps := d.Graph(scope, d.Schedule.QSample(x0, t, noise), t)
 		return ReduceMean(Square(Sub(eps, noise)), -1), nil
@@ -190,6 +194,9 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 			}
 		}
 	}
+	if err := trainer.useEMA(); err != nil {
+		return nil, err
+	}
 	hist.Duration = time.Since(start)
 	return hist, nil
 }
@@ -226,7 +233,7 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 		correct := ConvertDType(Equal(ArgMax(logits, -1, dtypes.Int32), y), logits.DType())
 		return loss, correct
 	}
-	trainer, err := newStepper(c.backend, c.store, opt, cfg.Workers, 1, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+	trainer, err := newStepper(c.backend, c.store, opt, cfg.Workers, 1, cfg.EMADecay, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
 		x0, t, noise, y := in[0], in[1], in[2], in[3]
 		loss, correct := lossAndAcc(c.Graph(scope, c.Schedule.QSample(x0, t, noise), t), y)
 		return loss, []*Node{correct}
@@ -282,6 +289,9 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 			hist.ValLoss = append(hist.ValLoss, float64(tensors.ToScalar[float32](l)))
 			hist.ValAcc = append(hist.ValAcc, float64(tensors.ToScalar[float32](a)))
 		}
+	}
+	if err := trainer.useEMA(); err != nil {
+		return nil, err
 	}
 	hist.Duration = time.Since(start)
 	return hist, nil
