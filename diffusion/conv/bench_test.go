@@ -193,9 +193,23 @@ func BenchmarkFormulationsConv3x3(b *testing.B) {
 	})
 }
 
+// bnGoMLXGradient is training-mode batch norm + tanh GELU on a frame written with plain graph
+// ops (broadcasts, ReduceSum), differentiated by GoMLX itself.
+func bnGoMLXGradient(y, scale, offset, mask *Node, n int) *Node {
+	m, l := y.Shape().Dimensions[0], y.Shape().Dimensions[1]
+	col := func(x *Node) *Node { return BroadcastToDims(Reshape(x, m, 1), m, l) }
+	ym := Mul(y, mask)
+	mean := DivScalar(ReduceSum(ym, 1), float64(n))
+	variance := Sub(DivScalar(ReduceSum(Mul(ym, ym), 1), float64(n)), Mul(mean, mean))
+	a := Div(scale, Sqrt(AddScalar(variance, 1e-5)))
+	z := Add(Mul(ym, col(a)), Mul(mask, col(Sub(offset, Mul(mean, a)))))
+	out, _ := implOf(GELUTanh).apply(z)
+	return out
+}
+
 // BenchmarkFormulationsBatchNormAct times the training-mode batch norm + activation of a 28x28,
-// 32-channel conv output at batch 64, per activation, and GoMLX's own gradient of the same
-// computation (the decomposed formula, with broadcasts and ReduceSum).
+// 32-channel conv output at batch 64, per activation, and the same computation written with
+// plain graph ops and differentiated by GoMLX.
 func BenchmarkFormulationsBatchNormAct(b *testing.B) {
 	const B, H, W, C = 64, 28, 28, 32
 	geo := NewGeometry(B, H, W)
@@ -210,12 +224,13 @@ func BenchmarkFormulationsBatchNormAct(b *testing.B) {
 			return out.Data
 		}
 	}
-	for _, act := range []Activation{GELUFast, GELUTanh, GELUExact, NoActivation} {
+	for _, act := range []Activation{GELUTanh, GELUExact, GELUFast, NoActivation} {
 		b.Run("custom_vjp/"+string(act), func(b *testing.B) { benchBlock(b, bn(act), y, scale, offset) })
 	}
-	b.Run("gomlx_vjp/gelu_tanh", func(b *testing.B) {
-		b.Setenv(FusionEnv, "0")
-		benchBlock(b, bn(GELUTanh), y, scale, offset)
+	b.Run("plain_ops_gomlx_gradient/gelu_tanh", func(b *testing.B) {
+		benchBlock(b, func(in []*Node) *Node {
+			return bnGoMLXGradient(in[0], in[1], in[2], geo.maskConst(in[0].Graph(), in[0].DType(), C), geo.NumPixels())
+		}, y, scale, offset)
 	})
 }
 
@@ -292,5 +307,18 @@ func BenchmarkFormulationsResampling(b *testing.B) {
 		benchBlock(b, func(in []*Node) *Node {
 			return UpConv4x4(Map{Data: in[0], Geometry: geo14}, in[1], nil).Data
 		}, randTensor(64, geo14.Length), w4)
+	})
+}
+
+// BenchmarkFormulationsPooling times Unflatten (ConvTranspose 7x7 stride 7 from 1x1, 64
+// channels: one matmul and a reshape) and AvgPool(7) (a matmul with a row of ones) at batch 64.
+func BenchmarkFormulationsPooling(b *testing.B) {
+	const B, C = 64, 64
+	b.Run("unflatten_matmul", func(b *testing.B) {
+		benchBlock(b, func(in []*Node) *Node { return Unflatten(in[0], in[1], nil).Data }, randTensor(C, B), randTensor(C, C, 7, 7))
+	})
+	geo := NewGeometry(B, 7, 7)
+	b.Run("avgpool7_ones_matmul", func(b *testing.B) {
+		benchBlock(b, func(in []*Node) *Node { return AvgPool(Map{Data: in[0], Geometry: geo}, 7) }, randTensor(C, geo.Length))
 	})
 }

@@ -39,9 +39,10 @@
 //
 // # Activation
 //
-// The go backend computes tanh, erf and exp per element with math.Tanh/Erf/Exp (~20 ns per
-// element on real activations) and elementwise ops one pass each (~1 ns per element): GELU costs
-// about as much as a convolution. GELUTanh (PyTorch's approximate="tanh") is the default: one
-// tanh forward, multiply-adds backward; GELUExact and GELUFast (a sqrt-based approximation within
-// 2.2e-4 of the exact GELU) are measured alternatives.
+// The go backend computes tanh, erf and exp per element with math.Tanh/Erf/Exp and runs every
+// elementwise op as its own pass (1-2 ns per element): GELU costs about as much as the
+// convolution it follows. GELUTanh (PyTorch's approximate="tanh") is the default: in training
+// z*sigmoid(2u) with one Exp, keeping sigmoid(2u) for a multiply-add backward pass; in inference
+// the backend's fused single-op GELU. GELUExact and GELUFast (a sqrt-based approximation within
+// 2.2e-4 of the exact GELU) are measured alternatives (README.md).
 package conv

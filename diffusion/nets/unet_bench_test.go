@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -29,25 +31,44 @@ func randImages(rng *rand.Rand, n int, scale float32) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(data, n, 28, 28, 1)
 }
 
-// BenchmarkUNetTrainStep measures one training step of the D=32 CS180 part 1 UNet at batch 64:
+// BenchmarkUNetTrainStep measures one training step of the D=32 CS180 UNet at batch 64:
 // x = clean + 0.5 noise, MSE(unet(x), clean), Adam lr 1e-4 (the denoiser objective), per
-// activation. The first step (compilation, variable initialization) is excluded.
+// activation, unconditional (part 1) and class-conditioned (part 2: t and one-hot c). The first
+// step (compilation, variable initialization) is excluded.
 func BenchmarkUNetTrainStep(b *testing.B) {
 	const batch = 64
-	for _, act := range []conv.Activation{conv.GELUFast, conv.GELUTanh, conv.GELUExact} {
-		b.Run(fmt.Sprintf("D=32/batch=%d/%s", batch, act), func(b *testing.B) {
+	type variant struct {
+		act   conv.Activation
+		class bool
+	}
+	for _, v := range []variant{{conv.GELUTanh, false}, {conv.GELUExact, false}, {conv.GELUFast, false}, {conv.GELUTanh, true}} {
+		name := fmt.Sprintf("D=32/batch=%d/%s", batch, v.act)
+		if v.class {
+			name += "/class"
+		}
+		b.Run(name, func(b *testing.B) {
 			be, err := backend.New()
 			if err != nil {
 				b.Fatal(err)
 			}
 			cfg := DefaultUNetConfig(32)
-			cfg.Activation = act
+			cfg.Activation = v.act
+			if v.class {
+				cfg.TimeConditioned, cfg.NumClasses = true, 10
+			}
 			store := model.NewStore()
 			opt := optimizer.Adam().LearningRate(1e-4).Epsilon(1e-8).Done()
 			exec, err := model.NewExec(be, store, func(scope *model.Scope, clean, noise *Node) *Node {
 				g := clean.Graph()
 				scope.Store().SetTraining(g, true)
-				pred := UNet(scope.In("unet"), cfg, Add(clean, MulScalar(noise, 0.5)), nil, nil)
+				var t, c *Node
+				if v.class {
+					// Fixed times and classes (one-hot of 0..9, all-zero "unconditional" vectors for
+					// rows 10..63): the cost does not depend on their values.
+					t = MulScalar(Iota(g, shapes.Make(clean.DType(), batch), 0), 1.0/batch)
+					c = OneHot(Iota(g, shapes.Make(dtypes.Int32, batch), 0), 10, clean.DType())
+				}
+				pred := UNet(scope.In("unet"), cfg, Add(clean, MulScalar(noise, 0.5)), t, c)
 				loss := ReduceAllMean(Square(Sub(pred, clean)))
 				opt.UpdateGraph(scope, g, loss)
 				return loss
@@ -81,7 +102,7 @@ func BenchmarkUNetTrainStep(b *testing.B) {
 // statistics) of the D=32 UNet at batch 64.
 func BenchmarkUNetForward(b *testing.B) {
 	const batch = 64
-	for _, act := range []conv.Activation{conv.GELUFast, conv.GELUTanh, conv.GELUExact} {
+	for _, act := range []conv.Activation{conv.GELUTanh, conv.GELUExact, conv.GELUFast} {
 		b.Run(fmt.Sprintf("D=32/batch=%d/%s", batch, act), func(b *testing.B) {
 			be, err := backend.New()
 			if err != nil {
