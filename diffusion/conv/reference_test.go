@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -195,25 +196,13 @@ func checkForward(t *testing.T, be compute.Backend, c blockCase) error {
 		return err
 	}
 	got := tensors.MustCopyFlatData[float64](out[0])
-	if !shapesEqual(out[0].Shape().Dimensions, want.dims) {
+	if !slices.Equal(out[0].Shape().Dimensions, want.dims) {
 		return fmt.Errorf("%s: shape %v, want %v", c.name, out[0].Shape().Dimensions, want.dims)
 	}
 	if d, i := maxAbsDiff(got, want.data); d > 1e-9 {
 		return fmt.Errorf("%s: forward differs from the reference by %g at %d (got %g, want %g)", c.name, d, i, got[i], want.data[i])
 	}
 	return nil
-}
-
-func shapesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // checkGradients compares the gradients of loss = sum(out * R) (R random) with respect to

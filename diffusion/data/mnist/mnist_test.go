@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -251,7 +252,7 @@ func TestSubsetsAndScaling(t *testing.T) {
 			if j > 0 && idx[d][j] <= idx[d][j-1] {
 				t.Errorf("digit %d: indices %v not in file order", d, idx[d])
 			}
-			if !equal(per.Image(i), s.Image(idx[d][j])) {
+			if !slices.Equal(per.Image(i), s.Image(idx[d][j])) {
 				t.Errorf("PerClass image %d is not image %d", i, idx[d][j])
 			}
 		}
@@ -264,7 +265,7 @@ func TestSubsetsAndScaling(t *testing.T) {
 		t.Error("ClassIndices beyond a digit's count gave no error")
 	}
 	head, err := s.Head(3)
-	if err != nil || head.N != 3 || !equal(head.Image(2), s.Image(2)) {
+	if err != nil || head.N != 3 || !slices.Equal(head.Image(2), s.Image(2)) {
 		t.Errorf("Head(3): %v", err)
 	}
 	if _, err := s.Subset([]int{0, s.N}); err == nil {
@@ -283,7 +284,7 @@ func TestSubsetsAndScaling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if labels[0] != s.Labels[5] || labels[1] != 7 || !equal(imgs[Rows*Cols:], sym[:Rows*Cols]) {
+	if labels[0] != s.Labels[5] || labels[1] != 7 || !slices.Equal(imgs[Rows*Cols:], sym[:Rows*Cols]) {
 		t.Error("Batch does not match Scaled")
 	}
 	if _, _, err := s.Batch([]int{-1}, 0, 1); err == nil {
@@ -293,16 +294,4 @@ func TestSubsetsAndScaling(t *testing.T) {
 	if _, err := bad.PerClass(1); err == nil {
 		t.Error("inconsistent Set gave no error")
 	}
-}
-
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
