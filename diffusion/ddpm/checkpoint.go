@@ -4,23 +4,19 @@ import (
 	"encoding/json"
 
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
-	"slices"
-	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/checkpoint"
 
 	"github.com/godiffusion/notebooks/diffusion/nets"
+	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
 )
 
 // MetaFile is the name of the JSON file of a checkpoint directory with the model's kind and
 // hyperparameters; the weights are in GoMLX checkpoint files (package ml/model/checkpoint).
-const MetaFile = "model.json"
+const MetaFile = savedmodel.MetaFile
 
 // FormatVersion of the checkpoint metadata.
 const FormatVersion = 1
@@ -42,13 +38,9 @@ type Meta struct {
 
 // ReadMeta reads the metadata of the checkpoint in dir.
 func ReadMeta(dir string) (*Meta, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, MetaFile))
-	if err != nil {
-		return nil, fmt.Errorf("ddpm: reading checkpoint %q: %w", dir, err)
-	}
 	var m Meta
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("ddpm: checkpoint %q: invalid %s: %w", dir, MetaFile, err)
+	if err := savedmodel.ReadMeta(dir, &m); err != nil {
+		return nil, fmt.Errorf("ddpm: %w", err)
 	}
 	if m.Format != FormatVersion {
 		return nil, fmt.Errorf("ddpm: checkpoint %q has format %d, this code reads format %d", dir, m.Format, FormatVersion)
@@ -56,115 +48,19 @@ func ReadMeta(dir string) (*Meta, error) {
 	return &m, nil
 }
 
-// saveCheckpoint writes the variables under scopePath of store plus meta into dir,
-// atomically: everything is written into a temporary sibling directory that then replaces dir.
-func saveCheckpoint(dir string, store *model.Store, scopePath string, meta Meta) (err error) {
-	defer recoverError(&err, "ddpm: saving checkpoint")
-	dir = filepath.Clean(dir)
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.RemoveAll(tmp)
-		}
-	}()
-	// Export only the model's variables: copy them into a fresh store.
-	export := model.NewStore()
-	for v := range store.Scope(scopePath).IterVariables() {
-		if _, err := v.CloneToStore(export); err != nil {
-			return err
-		}
-	}
-	h, err := checkpoint.Build(export).Dir(tmp).Keep(1).Done()
-	if err != nil {
-		return err
-	}
-	if err := h.Save(); err != nil {
-		return err
-	}
+// saveCheckpoint writes the variables under scopePath of store plus meta into dir, atomically.
+func saveCheckpoint(dir string, store *model.Store, scopePath string, meta Meta) error {
 	meta.Format = FormatVersion
-	raw, err := json.MarshalIndent(meta, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, MetaFile), append(raw, '\n'), 0o644); err != nil {
-		return err
-	}
-	// Replace dir: move the old one aside, move the new one in, delete the old one.
-	var old string
-	if _, err := os.Stat(dir); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if old != "" {
-			_ = os.Rename(old, dir)
-		}
-		return err
-	}
-	if old != "" {
-		_ = os.RemoveAll(old)
+	if err := savedmodel.Save(dir, store, scopePath, meta); err != nil {
+		return fmt.Errorf("ddpm: %w", err)
 	}
 	return nil
 }
 
-// loadVariables loads the checkpoint in dir and copies its variables into the variables
-// under scopePath of target (which must exist, freshly initialized from the checkpoint's
-// config). Missing, extra or differently shaped variables are errors.
-func loadVariables(dir string, target *model.Store, scopePath string) (err error) {
-	defer recoverError(&err, "ddpm: loading checkpoint weights")
-	loaded := model.NewStore()
-	if _, err := checkpoint.Load(loaded).Dir(dir).Immediate().Done(); err != nil {
-		return fmt.Errorf("ddpm: reading checkpoint %q: %w", dir, err)
-	}
-	want := map[string]*model.Variable{}
-	for v := range target.Scope(scopePath).IterVariables() {
-		want[v.Path()] = v
-	}
-	var problems []string
-	got := map[string]bool{}
-	for v := range loaded.IterVariables() {
-		if !strings.HasPrefix(v.Path(), scopePath+"/") {
-			continue
-		}
-		got[v.Path()] = true
-		w, ok := want[v.Path()]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("unexpected variable %s %s", v.Path(), v.Shape()))
-			continue
-		}
-		if !v.Shape().Equal(w.Shape()) {
-			problems = append(problems, fmt.Sprintf("variable %s has shape %s in the checkpoint, the config needs %s",
-				v.Path(), v.Shape(), w.Shape()))
-		}
-	}
-	for p, w := range want {
-		if !got[p] {
-			problems = append(problems, fmt.Sprintf("missing variable %s %s", p, w.Shape()))
-		}
-	}
-	if len(problems) > 0 {
-		slices.Sort(problems)
-		return fmt.Errorf("ddpm: checkpoint %q does not match its config: %s", dir, strings.Join(problems, "; "))
-	}
-	for v := range loaded.IterVariables() {
-		if w, ok := want[v.Path()]; ok {
-			value, err := v.Value()
-			if err != nil {
-				return err
-			}
-			if err := w.SetValue(value); err != nil {
-				return err
-			}
-		}
+// loadVariables copies the checkpoint's weights into the variables under scopePath of target.
+func loadVariables(dir string, target *model.Store, scopePath string) error {
+	if err := savedmodel.LoadVariables(dir, target, scopePath); err != nil {
+		return fmt.Errorf("ddpm: %w", err)
 	}
 	return nil
 }

@@ -13,7 +13,6 @@ package ddpm
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime/debug"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -23,6 +22,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/godiffusion/notebooks/diffusion/nets"
+	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
 )
 
@@ -35,18 +35,10 @@ const (
 // DType of all model computations.
 const DType = dtypes.Float32
 
-// recoverError turns a panic into an error (with the panic value and, for runtime errors,
-// a stack trace) stored in *err. Use as `defer recoverError(&err, "what")`.
+// recoverError turns a panic into an error stored in *err (see savedmodel.RecoverError).
 func recoverError(err *error, what string) {
 	if r := recover(); r != nil {
-		if e, ok := r.(error); ok {
-			*err = fmt.Errorf("%s: %w", what, e)
-		} else {
-			*err = fmt.Errorf("%s: %v", what, r)
-		}
-		if _, isRuntime := r.(interface{ RuntimeError() }); isRuntime {
-			*err = fmt.Errorf("%w\n%s", *err, debug.Stack())
-		}
+		*err = savedmodel.PanicError(r, what)
 	}
 }
 
