@@ -1,0 +1,274 @@
+package imagediff
+
+import (
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/nets"
+	"github.com/godiffusion/notebooks/diffusion/schedule"
+)
+
+func testSet(t *testing.T, n int) *mnist.Set {
+	t.Helper()
+	set, err := mnist.Load(mnist.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := set.Head(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return head
+}
+
+func newModel(t *testing.T, obj Objective, d int, classes bool) *Model {
+	t.Helper()
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Net: nets.DefaultUNetConfig(d), Objective: obj, PixelLo: 0, PixelHi: 1}
+	switch obj {
+	case Denoise:
+		cfg.Sigma = 0.5
+	case DDPM:
+		sc := schedule.Config{Kind: schedule.Linear, T: 50, BetaStart: 1e-4, BetaEnd: 0.2}
+		cfg.Schedule, cfg.PixelLo = &sc, -1
+		cfg.Net.SinusoidalTimeDim = 16
+	}
+	if obj != Denoise {
+		cfg.Net.TimeConditioned = true
+	}
+	if classes {
+		cfg.Net.NumClasses = 10
+	}
+	m, err := New(be, cfg, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mean(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+func TestConfigValidate(t *testing.T) {
+	sc := schedule.DefaultConfig()
+	base := Config{Net: nets.DefaultUNetConfig(4), PixelLo: 0, PixelHi: 1}
+	timed := base
+	timed.Net.TimeConditioned = true
+	for name, c := range map[string]Config{
+		"no objective":      base,
+		"denoise no sigma":  func() Config { c := base; c.Objective = Denoise; return c }(),
+		"flow without time": func() Config { c := base; c.Objective = Flow; return c }(),
+		"ddpm no schedule":  func() Config { c := timed; c.Objective = DDPM; return c }(),
+		"empty range":       func() Config { c := timed; c.Objective = Flow; c.PixelHi = 0; return c }(),
+		"denoise with time": func() Config { c := timed; c.Objective = Denoise; c.Sigma = 0.5; return c }(),
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: Validate accepted %+v", name, c)
+		}
+	}
+	ok := timed
+	ok.Objective, ok.Schedule = DDPM, &sc
+	if err := ok.Validate(); err != nil {
+		t.Errorf("valid DDPM config rejected: %v", err)
+	}
+}
+
+// A denoiser learns: its loss falls, it removes noise better than doing nothing, and a saved
+// and reloaded copy predicts the same images.
+func TestDenoiserTrainsAndRoundTrips(t *testing.T) {
+	m := newModel(t, Denoise, 8, false)
+	set := testSet(t, 512)
+	hist, err := m.Train(set, TrainConfig{Steps: 60, BatchSize: 32, LR: 3e-3, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := mean(hist.Loss[:5]), mean(hist.Loss[len(hist.Loss)-5:])
+	if !(last < 0.6*first) {
+		t.Errorf("loss fell from %.4f to %.4f only", first, last)
+	}
+	clean := set.Images[:64*784]
+	noisy := slices.Clone(clean)
+	rng := newRand(3)
+	for i := range noisy {
+		noisy[i] += 0.5 * float32(rng.NormFloat64())
+	}
+	out, err := m.Denoise(noisy, 64, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mse := func(a []float32) float64 {
+		s := 0.0
+		for i := range a {
+			d := float64(a[i] - clean[i])
+			s += d * d
+		}
+		return s / float64(len(a))
+	}
+	if got, before := mse(out), mse(noisy); !(got < 0.5*before) {
+		t.Errorf("denoised MSE %.4f, noisy %.4f: the model does not denoise", got, before)
+	}
+	dir := filepath.Join(t.TempDir(), "denoiser")
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(m.Backend(), dir, &m.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := loaded.Denoise(noisy, 64, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range out {
+		if math.Abs(float64(out[i]-again[i])) > 1e-5 {
+			t.Fatalf("reloaded model differs at %d: %g vs %g", i, again[i], out[i])
+		}
+	}
+	other := m.Config
+	other.Net.Hidden = 16
+	if _, err := Load(m.Backend(), dir, &other); err == nil {
+		t.Error("Load accepted a checkpoint with a different config")
+	}
+	if _, err := Load(m.Backend(), filepath.Join(dir, "missing"), nil); err == nil {
+		t.Error("Load of a missing directory succeeded")
+	}
+	if _, err := m.Denoise(noisy[:100], 64, 0); err == nil {
+		t.Error("Denoise accepted a wrong number of values")
+	}
+	noisy[5] = float32(math.NaN())
+	if _, err := m.Denoise(noisy, 64, 0); err == nil || !strings.Contains(err.Error(), "NaN") {
+		t.Errorf("Denoise of NaN input: %v", err)
+	}
+}
+
+// Guided predictions are u(none) + gamma (u(class) - u(none)), and gamma 1 is the conditional one.
+func TestGuidance(t *testing.T) {
+	m := newModel(t, Flow, 4, true)
+	if _, err := m.Train(testSet(t, 64), TrainConfig{Steps: 3, BatchSize: 16, LR: 1e-3, PUncond: 0.1}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.predictor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	x := normals(newRand(5), n*784)
+	tau := []float32{0.1, 0.4, 0.7, 0.9}
+	cond := m.classVectors([]int{3, 1, 4, 1})
+	none := m.classVectors([]int{-1, -1, -1, -1})
+	uc, err := m.predict(p, x, n, tau, cond, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u0, err := m.predict(p, x, n, tau, none, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ug, err := m.predict(p, x, n, tau, cond, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxDiff := 0.0
+	for i := range ug {
+		want := float64(u0[i]) + 5*float64(uc[i]-u0[i])
+		maxDiff = max(maxDiff, math.Abs(float64(ug[i])-want))
+	}
+	if maxDiff > 1e-4 {
+		t.Errorf("guided prediction differs from u0 + 5 (uc - u0) by %g", maxDiff)
+	}
+	if slices.Equal(uc, u0) {
+		t.Error("the class input has no effect")
+	}
+}
+
+// Samples depend on the seed and the image index only, and frames record the trajectory.
+func TestSampleDeterministicAndFrames(t *testing.T) {
+	for _, obj := range []Objective{Flow, DDPM} {
+		m := newModel(t, obj, 4, true)
+		labels := []int{0, 1, 2, 3, 4, -1, 6}
+		cfg := SampleConfig{Steps: 5, Guidance: 3, Seed: 9, BatchSize: 7, Record: []int{0, 2, 5}}
+		a, err := m.Sample(7, labels, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.BatchSize = 3
+		b, err := m.Sample(7, labels, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range a.Images {
+			if math.Abs(float64(a.Images[i]-b.Images[i])) > 1e-4 {
+				t.Fatalf("%s: batch size changed image value %d: %g vs %g", obj, i, a.Images[i], b.Images[i])
+			}
+		}
+		if !slices.Equal(a.FrameSteps, []int{0, 2, 5}) || !slices.Equal(a.Frames[2], a.Images) {
+			t.Errorf("%s: frames %v; the last frame should be the images", obj, a.FrameSteps)
+		}
+		if slices.Equal(a.Frames[0], a.Frames[1]) {
+			t.Errorf("%s: step 2 did not change the images", obj)
+		}
+		if _, err := m.Sample(7, labels[:3], cfg); err == nil {
+			t.Errorf("%s: Sample accepted 3 labels for 7 images", obj)
+		}
+		if _, err := m.Sample(2, []int{0, 10}, cfg); err == nil {
+			t.Errorf("%s: Sample accepted label 10", obj)
+		}
+	}
+}
+
+// With every step and eta = 1 the DDIM update is DDPM's posterior q(x_{t-1} | x_t, x_0).
+func TestDDIMCoefficientsArePosterior(t *testing.T) {
+	s, err := schedule.New(schedule.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []int{1, 10, 250, 499} {
+		abar, abarPrev := s.AlphaBars[k], s.AlphaBars[k-1]
+		sigma, dir := ddimCoefficients(abar, abarPrev, 1)
+		if got, want := sigma*sigma, s.PosteriorVariance(k); math.Abs(got-want) > 1e-12 {
+			t.Errorf("t=%d: variance %g, posterior %g", k, got, want)
+		}
+		// Mean for x0 = 0.3, eps = -1.2: ours vs coef1 x0 + coef2 x_t.
+		x0, eps := 0.3, -1.2
+		xt := math.Sqrt(abar)*x0 + math.Sqrt(1-abar)*eps
+		ours := math.Sqrt(abarPrev)*x0 + dir*eps
+		beta := s.Betas[k]
+		want := math.Sqrt(abarPrev)*beta/(1-abar)*x0 + math.Sqrt(s.Alphas[k])*(1-abarPrev)/(1-abar)*xt
+		if math.Abs(ours-want) > 1e-9 {
+			t.Errorf("t=%d: mean %g, posterior mean %g", k, ours, want)
+		}
+	}
+	if got := DDPMTimeSteps(10, 10); !slices.Equal(got, []int{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}) {
+		t.Errorf("DDPMTimeSteps(10, 10) = %v", got)
+	}
+	if got := DDPMTimeSteps(1000, 4); !slices.Equal(got, []int{999, 666, 333, 0}) {
+		t.Errorf("DDPMTimeSteps(1000, 4) = %v", got)
+	}
+}
+
+func TestLRSchedules(t *testing.T) {
+	c := TrainConfig{Steps: 11, LR: 1, LRSchedule: ExponentialLR, FinalLRFraction: 0.1}
+	if got := c.LRAt(10); math.Abs(got-0.1) > 1e-12 {
+		t.Errorf("exponential final LR %g", got)
+	}
+	if got := c.LRAt(5); math.Abs(got-math.Sqrt(0.1)) > 1e-12 {
+		t.Errorf("exponential middle LR %g", got)
+	}
+	c.LRSchedule = CosineLR
+	if got := c.LRAt(5); math.Abs(got-0.55) > 1e-12 {
+		t.Errorf("cosine middle LR %g", got)
+	}
+}

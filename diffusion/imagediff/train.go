@@ -1,0 +1,300 @@
+package imagediff
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+)
+
+// LRSchedule names a learning-rate schedule.
+type LRSchedule string
+
+const (
+	// ConstantLR keeps the learning rate fixed.
+	ConstantLR LRSchedule = "constant"
+	// ExponentialLR decays the learning rate geometrically from LR to LR*FinalLRFraction
+	// (CS180: torch ExponentialLR with gamma = 0.1^(1/epochs), i.e. a final fraction of 0.1).
+	ExponentialLR LRSchedule = "exponential"
+	// CosineLR decays it along a half cosine from LR to LR*FinalLRFraction.
+	CosineLR LRSchedule = "cosine"
+)
+
+// TrainConfig configures a training run.
+type TrainConfig struct {
+	Steps     int     // optimizer steps
+	BatchSize int     // images per step; batches walk through shuffled epochs of the data
+	LR        float64 // Adam learning rate
+	// LRSchedule is ConstantLR (default when empty), ExponentialLR or CosineLR.
+	LRSchedule LRSchedule
+	// FinalLRFraction is the last step's learning rate as a fraction of LR (ExponentialLR,
+	// CosineLR); 0 means 0.1.
+	FinalLRFraction float64
+	// PUncond is the probability of replacing an example's class by the all-zero
+	// "unconditional" vector (class-conditioned models; 0.1 in CS180).
+	PUncond float64
+	Seed    int64 // seed of the shuffles, noise, times and class dropout
+	// Snapshots lists steps (1-based) after which OnSnapshot is called, e.g. to draw samples
+	// at the ends of epochs 1, 5 and 10.
+	Snapshots  []int
+	OnSnapshot func(step int, m *Model) error
+	// Progress, if set, is called after every step with the step (1-based) and its loss.
+	Progress func(step int, loss float64)
+}
+
+func (c *TrainConfig) check(m *Model) error {
+	if c.Steps < 1 || c.BatchSize < 1 || !(c.LR > 0) {
+		return fmt.Errorf("imagediff: training needs Steps >= 1, BatchSize >= 1 and LR > 0, got Steps %d, BatchSize %d, LR %g", c.Steps, c.BatchSize, c.LR)
+	}
+	switch c.LRSchedule {
+	case "", ConstantLR, ExponentialLR, CosineLR:
+	default:
+		return fmt.Errorf("imagediff: unknown LRSchedule %q", c.LRSchedule)
+	}
+	if c.FinalLRFraction < 0 || c.FinalLRFraction > 1 {
+		return fmt.Errorf("imagediff: FinalLRFraction %g outside [0, 1]", c.FinalLRFraction)
+	}
+	if c.FinalLRFraction == 0 {
+		c.FinalLRFraction = 0.1
+	}
+	if c.PUncond < 0 || c.PUncond > 1 {
+		return fmt.Errorf("imagediff: PUncond %g outside [0, 1]", c.PUncond)
+	}
+	if c.PUncond > 0 && m.Net.NumClasses == 0 {
+		return fmt.Errorf("imagediff: PUncond %g given for a model without classes", c.PUncond)
+	}
+	return nil
+}
+
+// LRAt returns the learning rate of step (0-based).
+func (c TrainConfig) LRAt(step int) float64 {
+	if c.Steps <= 1 || c.LRSchedule == "" || c.LRSchedule == ConstantLR {
+		return c.LR
+	}
+	f := c.FinalLRFraction
+	if f == 0 {
+		f = 0.1
+	}
+	frac := float64(step) / float64(c.Steps-1)
+	if c.LRSchedule == ExponentialLR {
+		return c.LR * math.Pow(f, frac)
+	}
+	return c.LR * (f + (1-f)*0.5*(1+math.Cos(math.Pi*frac)))
+}
+
+// History records a training run.
+type History struct {
+	Loss     []float64 // loss of every step
+	LR       []float64 // learning rate of every step
+	Epochs   float64   // passes over the data
+	Duration time.Duration
+}
+
+// trainer holds the compiled training step and the optimizer (its state lives in the store).
+type trainer struct {
+	exec *model.Exec
+}
+
+// newTrainer builds the training step: inputs clean, noise [B, S, S, C], coefs [B, 4]
+// (a, b, c, d), tau [B] and class vectors [B, K] (when class-conditioned).
+func (m *Model) newTrainer(lr float64) (*trainer, error) {
+	opt := optimizer.Adam().LearningRate(lr).Epsilon(1e-8).Done()
+	exec, err := model.NewExec(m.backend, m.store, func(scope *model.Scope, inputs []*Node) *Node {
+		g := inputs[0].Graph()
+		scope.Store().SetTraining(g, true)
+		clean, noise, coefs := inputs[0], inputs[1], inputs[2]
+		var tau, c *Node
+		if m.Net.TimeConditioned {
+			tau = inputs[3]
+		}
+		if m.Net.NumClasses > 0 {
+			c = inputs[4]
+		}
+		coef := func(i int) *Node { return Reshape(Slice(coefs, AxisRange(), AxisElem(i)), -1, 1, 1, 1) }
+		x := Add(Mul(coef(0), clean), Mul(coef(1), noise))
+		target := Add(Mul(coef(2), clean), Mul(coef(3), noise))
+		pred := m.graph(scope, x, tau, c)
+		loss := ReduceAllMean(Square(Sub(pred, target)))
+		opt.UpdateGraph(scope, g, loss)
+		return loss
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &trainer{exec: exec}, nil
+}
+
+// setLearningRate sets the optimizer's learning-rate variable.
+func (m *Model) setLearningRate(lr float64) error {
+	for v := range m.store.IterVariables() {
+		if v.Name() == optimizer.ParamLearningRate {
+			return v.SetValue(tensors.FromScalar(float32(lr)))
+		}
+	}
+	return nil
+}
+
+// Train trains the model on the images of set (mapped to [PixelLo, PixelHi]) with Adam.
+// Calling Train again continues from the current weights and optimizer state.
+func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error) {
+	defer savedmodel.RecoverError(&err, "imagediff.Train")
+	if set == nil || set.N == 0 {
+		return nil, fmt.Errorf("imagediff: no training images")
+	}
+	if set.Rows != m.Net.ImageSize || set.Cols != m.Net.ImageSize || m.Net.Channels != 1 {
+		return nil, fmt.Errorf("imagediff: %dx%d grayscale images for a UNet of %dx%dx%d", set.Rows, set.Cols, m.Net.ImageSize, m.Net.ImageSize, m.Net.Channels)
+	}
+	if err := cfg.check(m); err != nil {
+		return nil, err
+	}
+	for _, y := range set.Labels {
+		if m.Net.NumClasses > 0 && (y < 0 || y >= m.Net.NumClasses) {
+			return nil, fmt.Errorf("imagediff: label %d outside [0, %d)", y, m.Net.NumClasses)
+		}
+	}
+	if m.train == nil {
+		if m.train, err = m.newTrainer(cfg.LR); err != nil {
+			return nil, err
+		}
+	}
+	snap := map[int]bool{}
+	for _, s := range cfg.Snapshots {
+		snap[s] = true
+	}
+	rng := newRand(cfg.Seed)
+	b := &batchDrawer{set: set, rng: rng, lo: m.PixelLo, hi: m.PixelHi}
+	s := m.Net.ImageSize
+	hist = &History{}
+	start := time.Now()
+	for step := range cfg.Steps {
+		lr := cfg.LRAt(step)
+		if err := m.setLearningRate(lr); err != nil {
+			return nil, err
+		}
+		clean, labels := b.next(cfg.BatchSize)
+		bs := len(labels)
+		noise := normals(rng, len(clean))
+		coefs, tau := m.drawCoefficients(rng, bs)
+		inputs := []any{tensorOf(clean, bs, s, s, 1), tensorOf(noise, bs, s, s, 1), tensorOf(coefs, bs, 4)}
+		if m.Net.TimeConditioned {
+			inputs = append(inputs, tensorOf(tau, bs))
+		}
+		if m.Net.NumClasses > 0 {
+			inputs = append(inputs, tensorOf(oneHot(labels, m.Net.NumClasses, rng, cfg.PUncond), bs, m.Net.NumClasses))
+		}
+		out, err := m.train.exec.Exec(inputs...)
+		if err != nil {
+			return nil, err
+		}
+		loss := float64(tensors.ToScalar[float32](out[0]))
+		out[0].FinalizeAll()
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return hist, fmt.Errorf("imagediff: training diverged at step %d (loss %g, lr %g)", step+1, loss, lr)
+		}
+		hist.Loss = append(hist.Loss, loss)
+		hist.LR = append(hist.LR, lr)
+		if cfg.Progress != nil {
+			cfg.Progress(step+1, loss)
+		}
+		if snap[step+1] && cfg.OnSnapshot != nil {
+			if err := cfg.OnSnapshot(step+1, m); err != nil {
+				return hist, err
+			}
+		}
+	}
+	hist.Duration = time.Since(start)
+	hist.Epochs = float64(cfg.Steps*cfg.BatchSize) / float64(set.N)
+	return hist, nil
+}
+
+// drawCoefficients draws each example's (a, b, c, d) and time fraction tau (see the package
+// documentation).
+func (m *Model) drawCoefficients(rng *rand.Rand, n int) (coefs, tau []float32) {
+	coefs = make([]float32, 4*n)
+	tau = make([]float32, n)
+	for i := range n {
+		var a, b, c, d, t float64
+		switch m.Objective {
+		case Denoise:
+			a, b, c, d = 1, m.Sigma, 1, 0
+		case Flow:
+			t = rng.Float64()
+			a, b, c, d = t, 1-t, 1, -1
+		case DDPM:
+			k := rng.IntN(m.sched.T())
+			abar := m.sched.AlphaBars[k]
+			a, b, c, d = math.Sqrt(abar), math.Sqrt(1-abar), 0, 1
+			t = m.ddpmTau(k)
+		}
+		coefs[4*i], coefs[4*i+1], coefs[4*i+2], coefs[4*i+3] = float32(a), float32(b), float32(c), float32(d)
+		tau[i] = float32(t)
+	}
+	return coefs, tau
+}
+
+// ddpmTau is the network's time input of diffusion step k (0-based): (k+1)/T.
+func (m *Model) ddpmTau(k int) float64 { return float64(k+1) / float64(m.sched.T()) }
+
+// batchDrawer walks through shuffled epochs of a set.
+type batchDrawer struct {
+	set    *mnist.Set
+	rng    *rand.Rand
+	perm   []int
+	pos    int
+	lo, hi float32
+}
+
+// next returns the next batch of n images (scaled) and labels; a batch that reaches the end of
+// an epoch is completed from the next shuffle.
+func (b *batchDrawer) next(n int) ([]float32, []int) {
+	idx := make([]int, 0, n)
+	for len(idx) < n {
+		if b.pos >= len(b.perm) {
+			b.perm, b.pos = b.rng.Perm(b.set.N), 0
+		}
+		k := min(n-len(idx), len(b.perm)-b.pos)
+		idx = append(idx, b.perm[b.pos:b.pos+k]...)
+		b.pos += k
+	}
+	images, labels, _ := b.set.Batch(idx, b.lo, b.hi) // indices are in range
+	return images, labels
+}
+
+// oneHot returns one-hot rows for labels, each replaced by zeros with probability pUncond
+// (rng may be nil when pUncond is 0). A label < 0 also gives a zero row.
+func oneHot(labels []int, k int, rng *rand.Rand, pUncond float64) []float32 {
+	out := make([]float32, len(labels)*k)
+	for i, y := range labels {
+		if y < 0 || (pUncond > 0 && rng.Float64() < pUncond) {
+			continue
+		}
+		out[i*k+y] = 1
+	}
+	return out
+}
+
+// normals returns n standard normal float32 values.
+func normals(rng *rand.Rand, n int) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(rng.NormFloat64())
+	}
+	return out
+}
+
+// tensorOf wraps flat data as a tensor of the given dimensions.
+func tensorOf(data []float32, dims ...int) *tensors.Tensor {
+	return tensors.FromFlatDataAndDimensions(data, dims...)
+}
+
+// shapeOf returns the float shape of the given dimensions.
+func shapeOf(dims ...int) shapes.Shape { return shapes.Make(DType, dims...) }
