@@ -7,7 +7,8 @@
 // fraction tau in [0, 1] and per-example coefficients (a, b, c, d) drawn on the host, the UNet
 // sees a*x + b*n and is trained by MSE to predict c*x + d*n:
 //
-//	denoise  a = 1, b = sigma               target x               (predicts the clean image)
+//	denoise  a = 1, b = sigma               target x               (predicts the clean image;
+//	                                                               a = 0 with PureNoise)
 //	flow     a = tau, b = 1 - tau          target x - n           (velocity of x_tau = tau x + (1-tau) n)
 //	ddpm     a = sqrt(abar_t), b = sqrt(1 - abar_t)  target n     (eps-prediction, t uniform in 0..T-1)
 //
@@ -64,6 +65,9 @@ type Config struct {
 	Objective Objective       `json:"objective"`
 	// Sigma is the noise level of the Denoise objective (0.5 in CS180).
 	Sigma float64 `json:"sigma,omitempty"`
+	// PureNoise makes the Denoise objective's input pure noise Sigma * n, without the image
+	// (CS180's "denoising pure noise": the best prediction is then the mean training image).
+	PureNoise bool `json:"pure_noise,omitempty"`
 	// Schedule of the DDPM objective.
 	Schedule *schedule.Config `json:"schedule,omitempty"`
 	// PixelLo and PixelHi are the range the images are mapped to from [0, 1] (CS180 uses
@@ -89,6 +93,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("imagediff: the denoise objective takes an unconditional UNet")
 		}
 	case Flow, DDPM:
+		if c.PureNoise {
+			return fmt.Errorf("imagediff: PureNoise applies to the denoise objective only")
+		}
 		if !c.Net.TimeConditioned {
 			return fmt.Errorf("imagediff: the %s objective needs a time-conditioned UNet", c.Objective)
 		}

@@ -45,10 +45,10 @@ type TrainConfig struct {
 	Seed    int64 // seed of the shuffles, noise, times and class dropout
 	// Snapshots lists steps (1-based) after which OnSnapshot is called, e.g. to draw samples
 	// at the ends of epochs 1, 5 and 10.
-	Snapshots  []int
-	OnSnapshot func(step int, m *Model) error
+	Snapshots  []int                          `json:"snapshots,omitempty"`
+	OnSnapshot func(step int, m *Model) error `json:"-"`
 	// Progress, if set, is called after every step with the step (1-based) and its loss.
-	Progress func(step int, loss float64)
+	Progress func(step int, loss float64) `json:"-"`
 }
 
 func (c *TrainConfig) check(m *Model) error {
@@ -226,6 +226,9 @@ func (m *Model) drawCoefficients(rng *rand.Rand, n int) (coefs, tau []float32) {
 		switch m.Objective {
 		case Denoise:
 			a, b, c, d = 1, m.Sigma, 1, 0
+			if m.PureNoise {
+				a = 0
+			}
 		case Flow:
 			t = rng.Float64()
 			a, b, c, d = t, 1-t, 1, -1

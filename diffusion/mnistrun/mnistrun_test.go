@@ -1,0 +1,105 @@
+package mnistrun
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/preset"
+)
+
+func TestPresetsValidate(t *testing.T) {
+	for _, p := range preset.All {
+		cfg, err := PresetConfig(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, task := range cfg.Tasks() {
+			if err := task.Validate(); err != nil {
+				t.Errorf("%s/%s: %v", p, name, err)
+			}
+		}
+		if len(cfg.Tasks()) != 7 {
+			t.Errorf("%s: %d distinct task names, want 7", p, len(cfg.Tasks()))
+		}
+	}
+	cpu, _ := PresetConfig(preset.CPU)
+	if got := cpu.FlowClass.snapshotSteps(); len(got) != 3 || got[2] != cpu.FlowClass.Train.Steps {
+		t.Errorf("flow snapshots at steps %v (run of %d steps)", got, cpu.FlowClass.Train.Steps)
+	}
+}
+
+// decodePNG returns a function checking that a figure call succeeded with a PNG, and its size.
+func decodePNG(t *testing.T) func(data []byte, err error) (w, h int) {
+	return func(data []byte, err error) (w, h int) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img.Bounds().Dx(), img.Bounds().Dy()
+	}
+}
+
+// The smoke tasks train, save snapshots and reload; Ensure reuses a matching checkpoint and
+// retrains when the configuration changed.
+func TestTrainEnsureAndFigures(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := PresetConfig(preset.Smoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, test, err := LoadData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	for _, task := range []Task{cfg.Denoiser, cfg.FlowClass, cfg.DDPM} {
+		dir := filepath.Join(root, task.Name)
+		m, h, trained, err := Ensure(b, task, train, dir, SnapshotFor(cfg, task, test), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", task.Name, err)
+		}
+		if !trained || len(h.Loss) != task.Train.Steps || len(h.Snapshots) != len(task.snapshotSteps()) {
+			t.Fatalf("%s: trained %v, %d losses, %d snapshots", task.Name, trained, len(h.Loss), len(h.Snapshots))
+		}
+		for _, s := range h.Snapshots {
+			data, err := os.ReadFile(filepath.Join(dir, s.File))
+			decodePNG(t)(data, err)
+		}
+		_, h2, trained, err := Ensure(b, task, train, dir, nil, nil)
+		if err != nil || trained || len(h2.Loss) != len(h.Loss) {
+			t.Fatalf("%s: Ensure retrained (%v) or failed: %v", task.Name, trained, err)
+		}
+		decodePNG(t)(LossFigure("loss", nil, h2))
+		if m.Objective == "denoise" {
+			decodePNG(t)(OODFigure(m, test, []int{0, 1}, []float64{0, 0.5, 1}, 1))
+			continue
+		}
+		s, err := GenerateGrid(cfg, m, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, _ := decodePNG(t)(SampleGrid(s, m.PixelLo, m.PixelHi, 2, "samples")); w < 10*28 {
+			t.Errorf("%s: sample grid only %d pixels wide", task.Name, w)
+		}
+	}
+	changed := cfg.Denoiser
+	changed.Train.LR *= 2
+	if _, _, trained, err := Ensure(b, changed, train, filepath.Join(root, changed.Name), nil, nil); err != nil || !trained {
+		t.Errorf("Ensure with a new learning rate: trained %v, err %v", trained, err)
+	}
+	if _, _, err := Load(b, filepath.Join(root, "nothing")); err == nil {
+		t.Error("Load of a missing checkpoint succeeded")
+	}
+	decodePNG(t)(NoisingFigure(test, []int{0, 1}, []float64{0, 0.5, 1}, 1))
+}

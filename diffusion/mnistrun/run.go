@@ -1,0 +1,175 @@
+package mnistrun
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+
+	"github.com/gomlx/compute"
+
+	"github.com/godiffusion/notebooks/diffusion/atomicfile"
+	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/imagediff"
+	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+)
+
+// HistoryFile is the JSON file of a checkpoint directory with its training history.
+const HistoryFile = "history.json"
+
+// Snapshot is a figure saved during training.
+type Snapshot struct {
+	Step  int     `json:"step"`
+	Epoch float64 `json:"epoch"`
+	File  string  `json:"file"` // PNG file name in the checkpoint directory
+}
+
+// History is a task's training history as saved next to its checkpoint.
+type History struct {
+	Task      string                `json:"task"`
+	Train     imagediff.TrainConfig `json:"train"`
+	Loss      []float64             `json:"loss"`
+	LR        []float64             `json:"lr"`
+	Epochs    float64               `json:"epochs"`
+	Seconds   float64               `json:"seconds"`
+	Snapshots []Snapshot            `json:"snapshots,omitempty"`
+}
+
+// SnapshotFunc draws the figure (a PNG) saved at a snapshot of training.
+type SnapshotFunc func(m *imagediff.Model, step int, epoch float64) ([]byte, error)
+
+// Train trains task on the training images, saves the model and its History into dir and
+// returns both. snapshot (may be nil) draws the figures saved at task.SnapshotEpochs;
+// onStep (may be nil) is called after every step.
+func Train(b compute.Backend, task Task, train *mnist.Set, dir string, snapshot SnapshotFunc, onStep func(step int, loss float64)) (*imagediff.Model, *History, error) {
+	if err := task.Validate(); err != nil {
+		return nil, nil, err
+	}
+	m, err := imagediff.New(b, task.Model, task.Train.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	h := &History{Task: task.Name, Train: task.Train}
+	var pngs [][]byte // written after the model: saving replaces the directory
+	tc := task.Train
+	tc.Progress = onStep
+	if snapshot != nil {
+		tc.Snapshots = task.snapshotSteps()
+		tc.OnSnapshot = func(step int, m *imagediff.Model) error {
+			epoch := float64(step*tc.BatchSize) / float64(train.N)
+			png, err := snapshot(m, step, epoch)
+			if err != nil {
+				return err
+			}
+			name := fmt.Sprintf("snapshot_%06d.png", step)
+			pngs = append(pngs, png)
+			h.Snapshots = append(h.Snapshots, Snapshot{Step: step, Epoch: epoch, File: name})
+			return nil
+		}
+	}
+	th, err := m.Train(train, tc)
+	if err != nil {
+		return nil, nil, err
+	}
+	h.Loss, h.LR, h.Epochs, h.Seconds = th.Loss, th.LR, th.Epochs, th.Duration.Seconds()
+	h.Train.Progress, h.Train.OnSnapshot, h.Train.Snapshots = nil, nil, tc.Snapshots
+	if err := m.Save(dir); err != nil {
+		return nil, nil, err
+	}
+	for i, s := range h.Snapshots {
+		if err := atomicfile.Write(filepath.Join(dir, s.File), pngs[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	raw, err := json.Marshal(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := atomicfile.Write(filepath.Join(dir, HistoryFile), raw); err != nil {
+		return nil, nil, err
+	}
+	return m, h, nil
+}
+
+// Load loads the model and History saved by Train in dir.
+func Load(b compute.Backend, dir string) (*imagediff.Model, *History, error) {
+	if !savedmodel.Exists(dir) {
+		return nil, nil, fmt.Errorf("mnistrun: no trained model in %s: run its training cell (or `go run ./diffusion/cmd/mnist train`) first", dir)
+	}
+	m, err := imagediff.Load(b, dir, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := &History{}
+	raw, err := os.ReadFile(filepath.Join(dir, HistoryFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, nil, err
+	default:
+		if err := json.Unmarshal(raw, h); err != nil {
+			return nil, nil, fmt.Errorf("mnistrun: %s in %s: %w", HistoryFile, dir, err)
+		}
+	}
+	return m, h, nil
+}
+
+// Ensure loads the model of task from dir when one trained with the same model and training
+// configuration is there, and trains it otherwise (e.g. a later notebook run before an earlier
+// one). trained says which.
+func Ensure(b compute.Backend, task Task, train *mnist.Set, dir string, snapshot SnapshotFunc, onStep func(step int, loss float64)) (m *imagediff.Model, h *History, trained bool, err error) {
+	if savedmodel.Exists(dir) {
+		m, h, err = Load(b, dir)
+		if err == nil && reflect.DeepEqual(m.Config, task.Model) && sameTraining(h.Train, task.Train) {
+			return m, h, false, nil
+		}
+	}
+	m, h, err = Train(b, task, train, dir, snapshot, onStep)
+	return m, h, true, err
+}
+
+// sameTraining compares the hyperparameters of two training configurations.
+func sameTraining(a, b imagediff.TrainConfig) bool {
+	a.Progress, a.OnSnapshot, a.Snapshots = nil, nil, nil
+	b.Progress, b.OnSnapshot, b.Snapshots = nil, nil, nil
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// LoadData loads MNIST's training and test splits.
+func LoadData() (train, test *mnist.Set, err error) {
+	if train, err = mnist.Load(mnist.Train); err != nil {
+		return nil, nil, err
+	}
+	if test, err = mnist.Load(mnist.Test); err != nil {
+		return nil, nil, err
+	}
+	return train, test, nil
+}
+
+// ClassLabels returns perClass labels of each digit, digit-major: 0 0 .. 0 1 1 .. 9.
+func ClassLabels(perClass int) []int {
+	out := make([]int, 0, 10*perClass)
+	for k := range 10 {
+		for range perClass {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// ToUnit maps images from the model's pixel range to [0, 1] (the evaluator's and the
+// figures' range), clipping.
+func ToUnit(images []float32, lo, hi float32) []float32 {
+	out := make([]float32, len(images))
+	for i, v := range images {
+		out[i] = min(1, max(0, (v-lo)/(hi-lo)))
+	}
+	return out
+}
