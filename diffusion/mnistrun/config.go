@@ -84,7 +84,7 @@ func PresetConfig(p preset.Preset) (Config, error) {
 	// Part 1: sigma 0.5, Adam 1e-4, batch 256, 5 epochs (the spec). At cpu: batch 64 and a
 	// larger learning rate for a single epoch.
 	den := Task{Name: "mnist_denoiser", Model: imagediff.Config{Net: unet(d, false, 0), Objective: imagediff.Denoise, Sigma: 0.5, PixelLo: 0, PixelHi: 1}}
-	den.Train = imagediff.TrainConfig{BatchSize: preset.Pick(p, 32, 64, 256), LR: preset.Pick(p, 1e-3, 1e-3, 1e-4), Seed: 1}
+	den.Train = imagediff.TrainConfig{BatchSize: preset.Pick(p, 32, 64, 256), LR: preset.Pick(p, 1e-3, 1e-3, 1e-4), LRSchedule: imagediff.ConstantLR, Seed: 1}
 	den.Train.Steps = StepsForEpochs(preset.Pick(p, 0.002, 1.0, 5.0), den.Train.BatchSize)
 	den.SnapshotEpochs = preset.Pick(p, []float64{0.001, 0.002}, []float64{0.2, 1}, []float64{1, 5})
 	cfg.Denoiser = den

@@ -173,3 +173,23 @@ func ToUnit(images []float32, lo, hi float32) []float32 {
 	}
 	return out
 }
+
+// FirstPerClass returns the first k of every perClass digit-major samples (as ClassLabels
+// orders them), e.g. four of each digit for a grid.
+func FirstPerClass(s *imagediff.Samples, perClass, k int) (*imagediff.Samples, error) {
+	if perClass < 1 || k < 1 || k > perClass || s.N != 10*perClass {
+		return nil, fmt.Errorf("mnistrun: cannot take %d of %d per class from %d samples", k, perClass, s.N)
+	}
+	per := len(s.Images) / s.N
+	out := &imagediff.Samples{N: 10 * k}
+	for c := range 10 {
+		for i := range k {
+			j := c*perClass + i
+			out.Images = append(out.Images, s.Images[j*per:(j+1)*per]...)
+			if s.Labels != nil {
+				out.Labels = append(out.Labels, s.Labels[j])
+			}
+		}
+	}
+	return out, nil
+}
