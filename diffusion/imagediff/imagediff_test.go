@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/core/tensors"
+
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/nets"
@@ -270,5 +272,58 @@ func TestLRSchedules(t *testing.T) {
 	c.LRSchedule = CosineLR
 	if got := c.LRAt(5); math.Abs(got-0.55) > 1e-12 {
 		t.Errorf("cosine middle LR %g", got)
+	}
+}
+
+// weights returns copies of the UNet's trainable weights.
+func weights(t *testing.T, m *Model) [][]float32 {
+	t.Helper()
+	var out [][]float32
+	for v := range m.store.Scope("/" + Scope).IterVariables() {
+		if !v.Trainable {
+			continue
+		}
+		value, err := v.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		flat, err := tensors.CopyFlatData[float32](value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, flat)
+	}
+	return out
+}
+
+// With EMA the final weights are the average of the recursion: after one step with the
+// warm-up decay 0.1, 0.9 w1 + 0.1 w0, where w1 is what the same step gives without EMA.
+func TestEMA(t *testing.T) {
+	set := testSet(t, 64)
+	cfg := TrainConfig{Steps: 1, BatchSize: 16, LR: 1e-2, Seed: 4}
+	plain := newModel(t, Denoise, 4, false)
+	w0 := weights(t, plain)
+	if _, err := plain.Train(set, cfg); err != nil {
+		t.Fatal(err)
+	}
+	w1 := weights(t, plain)
+	avg := newModel(t, Denoise, 4, false)
+	cfg.EMADecay = 0.5
+	if _, err := avg.Train(set, cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := weights(t, avg)
+	changed := false
+	for i := range got {
+		for j := range got[i] {
+			want := 0.9*float64(w1[i][j]) + 0.1*float64(w0[i][j])
+			if math.Abs(float64(got[i][j])-want) > 1e-6 {
+				t.Fatalf("variable %d value %d: %g, want 0.9 w1 + 0.1 w0 = %g", i, j, got[i][j], want)
+			}
+			changed = changed || w1[i][j] != w0[i][j]
+		}
+	}
+	if !changed {
+		t.Error("the training step changed no weight")
 	}
 }

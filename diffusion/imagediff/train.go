@@ -43,6 +43,10 @@ type TrainConfig struct {
 	// "unconditional" vector (class-conditioned models; 0.1 in CS180).
 	PUncond float64
 	Seed    int64 // seed of the shuffles, noise, times and class dropout
+	// EMADecay, if > 0 (e.g. 0.999), keeps an exponential moving average of the weights,
+	// with the warm-up min(EMADecay, (1+k)/(10+k)) at step k; at the end of training the
+	// weights are set to it (snapshots during training use the raw weights).
+	EMADecay float64 `json:"ema_decay,omitempty"`
 	// Snapshots lists steps (1-based) after which OnSnapshot is called, e.g. to draw samples
 	// at the ends of epochs 1, 5 and 10.
 	Snapshots  []int                          `json:"snapshots,omitempty"`
@@ -68,6 +72,9 @@ func (c *TrainConfig) check(m *Model) error {
 	}
 	if c.PUncond < 0 || c.PUncond > 1 {
 		return fmt.Errorf("imagediff: PUncond %g outside [0, 1]", c.PUncond)
+	}
+	if c.EMADecay < 0 || c.EMADecay >= 1 {
+		return fmt.Errorf("imagediff: EMADecay %g outside [0, 1)", c.EMADecay)
 	}
 	if c.PUncond > 0 && m.Net.NumClasses == 0 {
 		return fmt.Errorf("imagediff: PUncond %g given for a model without classes", c.PUncond)
@@ -101,14 +108,33 @@ type History struct {
 
 // trainer holds the compiled training step and the optimizer (its state lives in the store).
 type trainer struct {
-	exec *model.Exec
+	exec    *model.Exec
+	weights []*model.Variable // the UNet's trainable variables
+	ema     []*model.Variable // their moving averages (non-trainable, under /ema)
 }
 
-// newTrainer builds the training step: inputs clean, noise [B, S, S, C], coefs [B, 4]
-// (a, b, c, d), tau [B] and class vectors [B, K] (when class-conditioned).
+// newTrainer builds the training step: inputs EMA decay (scalar), clean, noise [B, S, S, C],
+// coefs [B, 4] (a, b, c, d), tau [B] and class vectors [B, K] (when class-conditioned).
 func (m *Model) newTrainer(lr float64) (*trainer, error) {
+	tr := &trainer{}
+	for v := range m.store.Scope("/" + Scope).IterVariables() {
+		if !v.Trainable {
+			continue
+		}
+		value, err := v.Value()
+		if err != nil {
+			return nil, err
+		}
+		if value, err = value.Clone(); err != nil {
+			return nil, err
+		}
+		tr.weights = append(tr.weights, v)
+		tr.ema = append(tr.ema, m.store.VariableWithValue(model.JoinPath("/ema", v.Path()), value).SetTrainable(false))
+	}
 	opt := optimizer.Adam().LearningRate(lr).Epsilon(1e-8).Done()
 	exec, err := model.NewExec(m.backend, m.store, func(scope *model.Scope, inputs []*Node) *Node {
+		decay := inputs[0]
+		inputs = inputs[1:]
 		g := inputs[0].Graph()
 		scope.Store().SetTraining(g, true)
 		clean, noise, coefs := inputs[0], inputs[1], inputs[2]
@@ -125,12 +151,34 @@ func (m *Model) newTrainer(lr float64) (*trainer, error) {
 		pred := m.graph(scope, x, tau, c)
 		loss := ReduceAllMean(Square(Sub(pred, target)))
 		opt.UpdateGraph(scope, g, loss)
+		for i, e := range tr.ema {
+			w := tr.weights[i].NodeValue(g) // after the update
+			e.SetNodeValue(Add(w, Mul(decay, Sub(e.NodeValue(g), w))))
+		}
 		return loss
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &trainer{exec: exec}, nil
+	tr.exec = exec
+	return tr, nil
+}
+
+// useEMA sets the weights to their moving averages.
+func (tr *trainer) useEMA() error {
+	for i, e := range tr.ema {
+		value, err := e.Value()
+		if err != nil {
+			return err
+		}
+		if value, err = value.Clone(); err != nil {
+			return err
+		}
+		if err := tr.weights[i].SetValue(value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // setLearningRate sets the optimizer's learning-rate variable.
@@ -184,7 +232,11 @@ func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error
 		bs := len(labels)
 		noise := normals(rng, len(clean))
 		coefs, tau := m.drawCoefficients(rng, bs)
-		inputs := []any{tensorOf(clean, bs, s, s, 1), tensorOf(noise, bs, s, s, 1), tensorOf(coefs, bs, 4)}
+		decay := 0.0
+		if cfg.EMADecay > 0 {
+			decay = min(cfg.EMADecay, float64(1+step)/float64(10+step))
+		}
+		inputs := []any{tensors.FromScalar(float32(decay)), tensorOf(clean, bs, s, s, 1), tensorOf(noise, bs, s, s, 1), tensorOf(coefs, bs, 4)}
 		if m.Net.TimeConditioned {
 			inputs = append(inputs, tensorOf(tau, bs))
 		}
@@ -209,6 +261,11 @@ func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error
 			if err := cfg.OnSnapshot(step+1, m); err != nil {
 				return hist, err
 			}
+		}
+	}
+	if cfg.EMADecay > 0 {
+		if err := m.train.useEMA(); err != nil {
+			return hist, err
 		}
 	}
 	hist.Duration = time.Since(start)

@@ -1,0 +1,450 @@
+// Package mnisteval is the project's MNIST evaluator: a small CNN classifier trained to >= 99%
+// test accuracy that scores generated digits in place of the CLIP score of the MNIST DDPM report
+// (CLIP weights cannot be downloaded here). For a set of digits generated for requested classes
+// it reports the accuracy with respect to those classes, the mean confidence per digit, and the
+// Fréchet distance between the Gaussians of the evaluator's penultimate features of the digits
+// and of the MNIST test set (an "FID" in this network's feature space: comparable only between
+// sets of the same size scored by the same evaluator checkpoint).
+package mnisteval
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/godiffusion/notebooks/diffusion/conv"
+	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/metrics"
+	"github.com/godiffusion/notebooks/diffusion/nets"
+	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+)
+
+// Scope of the network's variables in the evaluator's store.
+const Scope = "evaluator"
+
+// Kind is the model kind stored in checkpoints; FormatVersion their metadata version.
+const (
+	Kind          = "mnist-evaluator"
+	FormatVersion = 1
+)
+
+const pixels = mnist.Rows * mnist.Cols
+
+// Config sizes the CNN: Conv(1 -> C1) at 28x28, DownConv(C1 -> C2) to 14x14, Conv(C2),
+// DownConv(C2 -> C3) to 7x7, Conv(C3) (3x3 convolutions with batch normalization and GELU, from
+// package conv), then the flattened 7x7xC3 map -> Linear(Features) + GELU (the features of the
+// Fréchet distance) -> Linear(10).
+type Config struct {
+	C1       int `json:"c1"`
+	C2       int `json:"c2"`
+	C3       int `json:"c3"`
+	Features int `json:"features"`
+}
+
+// DefaultConfig is the cpu preset's network.
+func DefaultConfig() Config { return Config{C1: 16, C2: 32, C3: 32, Features: 128} }
+
+func (c Config) validate() error {
+	if c.C1 < 1 || c.C2 < 1 || c.C3 < 1 || c.Features < 1 {
+		return fmt.Errorf("mnisteval: invalid config %+v", c)
+	}
+	return nil
+}
+
+// Evaluator is the trained classifier and the statistics of the test set in its features.
+type Evaluator struct {
+	Config  Config
+	backend compute.Backend
+	store   *model.Store
+	infer   *model.Exec
+	train   *model.Exec
+	// TestAccuracy is the accuracy on the MNIST test set measured after training (saved with
+	// the checkpoint; 0 if unknown).
+	TestAccuracy float64
+	reference    *metrics.Gaussian // test-set features, computed on first use
+	referenceN   int
+}
+
+// network returns the logits [B, 10] and features [B, Features] of images x [B, 28, 28, 1].
+func network(scope *model.Scope, cfg Config, x *Node) (logits, features *Node) {
+	lc := conv.DefaultLayerConfig()
+	m := conv.FromNHWC(x)
+	m = conv.Conv(scope.In("conv1"), m, cfg.C1, lc)
+	m = conv.DownConv(scope.In("down1"), m, cfg.C2, lc)
+	m = conv.Conv(scope.In("conv2"), m, cfg.C2, lc)
+	m = conv.DownConv(scope.In("down2"), m, cfg.C3, lc)
+	m = conv.Conv(scope.In("conv3"), m, cfg.C3, lc)
+	flat := Reshape(m.NHWC(), -1, 7*7*cfg.C3)
+	features = nets.ApplyActivation(scope.In("fc1_act"), nets.GELU, nets.Linear(scope.In("fc1"), flat, cfg.Features))
+	logits = nets.Linear(scope.In("fc2"), features, 10)
+	return logits, features
+}
+
+// New returns an untrained evaluator, initialized with seed.
+func New(b compute.Backend, cfg Config, seed int64) (ev *Evaluator, err error) {
+	defer savedmodel.RecoverError(&err, "mnisteval.New")
+	if b == nil {
+		return nil, fmt.Errorf("mnisteval: nil backend")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ev = &Evaluator{Config: cfg, backend: b, store: model.NewStore()}
+	if err := ev.store.SetRNGStateFromSeed(seed); err != nil {
+		return nil, err
+	}
+	ev.infer, err = model.NewExec(b, ev.store, func(scope *model.Scope, x *Node) []*Node {
+		logits, features := network(scope.In(Scope), cfg, x)
+		return []*Node{Softmax(logits, -1), features}
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Create the variables.
+	if _, _, err := ev.run(make([]float32, pixels), 1); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// String summarizes the evaluator.
+func (ev *Evaluator) String() string {
+	return fmt.Sprintf("MNIST evaluator CNN %d/%d/%d channels, %d features, %d parameters, test accuracy %.4f",
+		ev.Config.C1, ev.Config.C2, ev.Config.C3, ev.Config.Features, ev.store.Scope("/"+Scope).NumParameters(), ev.TestAccuracy)
+}
+
+// run returns the probabilities [n*10] and features [n*Features] of n images in [0, 1].
+func (ev *Evaluator) run(images []float32, n int) (probs, features []float32, err error) {
+	out, err := ev.infer.Exec(tensors.FromFlatDataAndDimensions(images, n, mnist.Rows, mnist.Cols, 1))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		for _, o := range out {
+			o.FinalizeAll()
+		}
+	}()
+	if probs, err = tensors.CopyFlatData[float32](out[0]); err != nil {
+		return nil, nil, err
+	}
+	features, err = tensors.CopyFlatData[float32](out[1])
+	return probs, features, err
+}
+
+// Outputs returns the class probabilities (n*10) and the penultimate features
+// (n*Features) of n images of 28x28 pixels in [0, 1] (values outside are clipped), computed
+// in batches of 500. NaN or infinite pixels are an error.
+func (ev *Evaluator) Outputs(images []float32, n int) (probs, features []float32, err error) {
+	defer savedmodel.RecoverError(&err, "mnisteval.Outputs")
+	if n < 1 || len(images) != n*pixels {
+		return nil, nil, fmt.Errorf("mnisteval: %d values are not %d images of 28x28 pixels", len(images), n)
+	}
+	const batch = 500
+	buf := make([]float32, 0, batch*pixels)
+	for lo := 0; lo < n; lo += batch {
+		hi := min(n, lo+batch)
+		buf = buf[:0]
+		for i, v := range images[lo*pixels : hi*pixels] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, nil, fmt.Errorf("mnisteval: pixel %d of image %d is %g", i%pixels, lo+i/pixels, v)
+			}
+			buf = append(buf, min(1, max(0, v)))
+		}
+		p, f, err := ev.run(buf, hi-lo)
+		if err != nil {
+			return nil, nil, err
+		}
+		probs = append(probs, p...)
+		features = append(features, f...)
+	}
+	return probs, features, nil
+}
+
+// Accuracy returns the share of the set's images classified as their label.
+func (ev *Evaluator) Accuracy(set *mnist.Set) (float64, error) {
+	probs, _, err := ev.Outputs(set.Images, set.N)
+	if err != nil {
+		return 0, err
+	}
+	rep, err := metrics.EvaluateClasses(probs, 10, set.Labels)
+	if err != nil {
+		return 0, err
+	}
+	return rep.Accuracy, nil
+}
+
+// TrainConfig configures training.
+type TrainConfig struct {
+	Steps     int
+	BatchSize int
+	LR        float64 // Adam; decays along a half cosine to 5% of LR
+	// Shift is the largest random translation in pixels applied to training images (0: none).
+	Shift int
+	Seed  int64
+	// Progress, if set, is called after every step.
+	Progress func(step int, loss float64) `json:"-"`
+}
+
+// History records a training run.
+type History struct {
+	Loss     []float64
+	Duration time.Duration
+}
+
+// Train trains the classifier on set with cross-entropy and Adam.
+func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err error) {
+	defer savedmodel.RecoverError(&err, "mnisteval.Train")
+	if cfg.Steps < 1 || cfg.BatchSize < 1 || !(cfg.LR > 0) || cfg.Shift < 0 || cfg.Shift > 4 {
+		return nil, fmt.Errorf("mnisteval: invalid training config (steps %d, batch %d, lr %g, shift %d)", cfg.Steps, cfg.BatchSize, cfg.LR, cfg.Shift)
+	}
+	if set == nil || set.N == 0 || set.Rows != mnist.Rows || set.Cols != mnist.Cols {
+		return nil, fmt.Errorf("mnisteval: training needs a non-empty set of 28x28 images")
+	}
+	if ev.train == nil {
+		opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(1e-8).Done()
+		ev.train, err = model.NewExec(ev.backend, ev.store, func(scope *model.Scope, x, y *Node) *Node {
+			g := x.Graph()
+			scope.Store().SetTraining(g, true)
+			logits, _ := network(scope.In(Scope), ev.Config, x)
+			onehot := OneHot(y, 10, logits.DType())
+			loss := ReduceAllMean(Neg(ReduceSum(Mul(onehot, LogSoftmax(logits)), -1)))
+			opt.UpdateGraph(scope, g, loss)
+			return loss
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0xe7a1))
+	h = &History{}
+	start := time.Now()
+	var perm []int
+	pos := 0
+	for step := range cfg.Steps {
+		frac := float64(step) / float64(max(1, cfg.Steps-1))
+		lr := cfg.LR * (0.05 + 0.95*0.5*(1+math.Cos(math.Pi*frac)))
+		for v := range ev.store.IterVariables() {
+			if v.Name() == optimizer.ParamLearningRate {
+				if err := v.SetValue(tensors.FromScalar(float32(lr))); err != nil {
+					return nil, err
+				}
+			}
+		}
+		x := make([]float32, 0, cfg.BatchSize*pixels)
+		y := make([]int32, 0, cfg.BatchSize)
+		for range cfg.BatchSize {
+			if pos >= len(perm) {
+				perm, pos = rng.Perm(set.N), 0
+			}
+			i := perm[pos]
+			pos++
+			x = append(x, shifted(set.Image(i), rng, cfg.Shift)...)
+			y = append(y, int32(set.Labels[i]))
+		}
+		out, err := ev.train.Exec(tensors.FromFlatDataAndDimensions(x, cfg.BatchSize, mnist.Rows, mnist.Cols, 1), tensors.FromFlatDataAndDimensions(y, cfg.BatchSize))
+		if err != nil {
+			return nil, err
+		}
+		loss := float64(tensors.ToScalar[float32](out[0]))
+		out[0].FinalizeAll()
+		if math.IsNaN(loss) {
+			return h, fmt.Errorf("mnisteval: training diverged at step %d", step+1)
+		}
+		h.Loss = append(h.Loss, loss)
+		if cfg.Progress != nil {
+			cfg.Progress(step+1, loss)
+		}
+	}
+	h.Duration = time.Since(start)
+	ev.reference = nil
+	return h, nil
+}
+
+// shifted returns a copy of a 28x28 image translated by up to maxShift pixels in each direction
+// (zeros enter at the borders).
+func shifted(img []float32, rng *rand.Rand, maxShift int) []float32 {
+	if maxShift == 0 {
+		return img
+	}
+	dx, dy := rng.IntN(2*maxShift+1)-maxShift, rng.IntN(2*maxShift+1)-maxShift
+	out := make([]float32, pixels)
+	for r := range mnist.Rows {
+		sr := r - dy
+		if sr < 0 || sr >= mnist.Rows {
+			continue
+		}
+		for c := range mnist.Cols {
+			sc := c - dx
+			if sc >= 0 && sc < mnist.Cols {
+				out[r*mnist.Cols+c] = img[sr*mnist.Cols+sc]
+			}
+		}
+	}
+	return out
+}
+
+// PresetTraining returns the training configuration of a preset: smoke trains for seconds
+// (its accuracy is low), cpu and paper reach >= 99% test accuracy.
+func PresetTraining(p preset.Preset) TrainConfig {
+	return TrainConfig{Steps: preset.Pick(p, 40, 1500, 3000), BatchSize: 128, LR: preset.Pick(p, 3e-3, 3e-3, 2e-3), Shift: preset.Pick(p, 0, 2, 2), Seed: 1}
+}
+
+// meta is the content of a checkpoint's model.json.
+type meta struct {
+	Kind         string  `json:"kind"`
+	Format       int     `json:"format"`
+	Config       Config  `json:"config"`
+	TestAccuracy float64 `json:"test_accuracy"`
+	Preset       string  `json:"preset"`
+}
+
+// Save writes the evaluator into dir (atomically replacing a previous checkpoint).
+func (ev *Evaluator) Save(dir string, p preset.Preset) error {
+	if err := savedmodel.Save(dir, ev.store, "/"+Scope, meta{Kind: Kind, Format: FormatVersion, Config: ev.Config, TestAccuracy: ev.TestAccuracy, Preset: string(p)}); err != nil {
+		return fmt.Errorf("mnisteval: %w", err)
+	}
+	return nil
+}
+
+// Load loads an evaluator saved with Save, and the preset it was trained at.
+func Load(b compute.Backend, dir string) (*Evaluator, preset.Preset, error) {
+	var mt meta
+	if err := savedmodel.ReadMeta(dir, &mt); err != nil {
+		return nil, "", fmt.Errorf("mnisteval: %w", err)
+	}
+	if mt.Kind != Kind || mt.Format != FormatVersion {
+		return nil, "", fmt.Errorf("mnisteval: checkpoint %q holds a %q (format %d), not a %q (format %d)", dir, mt.Kind, mt.Format, Kind, FormatVersion)
+	}
+	ev, err := New(b, mt.Config, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := savedmodel.LoadVariables(dir, ev.store, "/"+Scope); err != nil {
+		return nil, "", fmt.Errorf("mnisteval: %w", err)
+	}
+	ev.TestAccuracy = mt.TestAccuracy
+	return ev, preset.Preset(mt.Preset), nil
+}
+
+// LoadOrTrain loads the evaluator in dir if one trained at preset p (or a larger one) is there;
+// otherwise it trains one at p on MNIST's training split, measures its test accuracy, and
+// saves it. trained says which.
+func LoadOrTrain(b compute.Backend, dir string, p preset.Preset, progress func(step int, loss float64)) (ev *Evaluator, trained bool, err error) {
+	if savedmodel.Exists(dir) {
+		ev, at, err := Load(b, dir)
+		if err == nil && rank(at) >= rank(p) {
+			return ev, false, nil
+		}
+	}
+	train, err := mnist.Load(mnist.Train)
+	if err != nil {
+		return nil, false, err
+	}
+	test, err := mnist.Load(mnist.Test)
+	if err != nil {
+		return nil, false, err
+	}
+	if ev, err = New(b, DefaultConfig(), 1); err != nil {
+		return nil, false, err
+	}
+	tc := PresetTraining(p)
+	tc.Progress = progress
+	if _, err := ev.Train(train, tc); err != nil {
+		return nil, false, err
+	}
+	if ev.TestAccuracy, err = ev.Accuracy(test); err != nil {
+		return nil, false, err
+	}
+	if err := ev.Save(dir, p); err != nil {
+		return nil, false, err
+	}
+	return ev, true, nil
+}
+
+// rank orders the presets by size.
+func rank(p preset.Preset) int {
+	for i, q := range preset.All {
+		if q == p {
+			return i
+		}
+	}
+	return -1
+}
+
+// Report is the evaluator's verdict on a set of generated digits.
+type Report struct {
+	metrics.ClassReport
+	// FID is the Fréchet distance between the feature Gaussians of the digits and of the
+	// test set; N is the number of digits it was computed from.
+	FID float64
+	N   int
+	// ReferenceN is the number of test images of the reference Gaussian.
+	ReferenceN int
+}
+
+// Markdown formats the report: a summary line and the per-digit table.
+func (r *Report) Markdown() string {
+	return fmt.Sprintf("**%d digits: accuracy %.3f, mean confidence %.3f, FID(n=%d) %.2f** (evaluator features vs %d test images; best digit %d, worst %d)\n\n%s",
+		r.N, r.Accuracy, r.MeanConfidence, r.N, r.FID, r.ReferenceN, r.Best, r.Worst, metrics.ClassMarkdownTable(r.ClassReport, nil))
+}
+
+// Reference returns the Gaussian of the test set's features (computed once per evaluator).
+func (ev *Evaluator) Reference() (*metrics.Gaussian, int, error) {
+	if ev.reference != nil {
+		return ev.reference, ev.referenceN, nil
+	}
+	test, err := mnist.Load(mnist.Test)
+	if err != nil {
+		return nil, 0, err
+	}
+	_, f, err := ev.Outputs(test.Images, test.N)
+	if err != nil {
+		return nil, 0, err
+	}
+	g, err := metrics.FitGaussianFlat(f, ev.Config.Features)
+	if err != nil {
+		return nil, 0, err
+	}
+	ev.reference, ev.referenceN = g, test.N
+	return g, test.N, nil
+}
+
+// Score evaluates n = len(requested) digits (28x28 each, in [0, 1]) generated for the
+// requested classes.
+func (ev *Evaluator) Score(images []float32, requested []int) (*Report, error) {
+	n := len(requested)
+	probs, f, err := ev.Outputs(images, n)
+	if err != nil {
+		return nil, err
+	}
+	cr, err := metrics.EvaluateClasses(probs, 10, requested)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{ClassReport: cr, N: n}
+	ref, refN, err := ev.Reference()
+	if err != nil {
+		return nil, err
+	}
+	if n < 2 {
+		rep.FID = math.NaN()
+	} else {
+		g, err := metrics.FitGaussianFlat(f, ev.Config.Features)
+		if err != nil {
+			return nil, err
+		}
+		if rep.FID, err = metrics.FrechetDistance(g, ref); err != nil {
+			return nil, err
+		}
+	}
+	rep.ReferenceN = refN
+	return rep, nil
+}
