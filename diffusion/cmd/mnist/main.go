@@ -22,6 +22,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/atomicfile"
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/mnistrun"
+	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
@@ -47,6 +48,7 @@ func run(args []string) error {
 	batch := fs.Int("batch", 0, "training batch size (0: the preset's)")
 	lr := fs.Float64("lr", 0, "learning rate (0: the preset's)")
 	width := fs.Int("width", 0, "UNet hidden width D (0: the preset's)")
+	modulation := fs.String("modulation", "", "class conditioning of a class-conditioned UNet: scale or add (empty: the preset's)")
 	guidance := fs.Float64("guidance", 0, "classifier-free guidance scale when scoring (0: the preset's; 1: none)")
 	sampleSteps := fs.Int("sample-steps", 0, "sampling steps when scoring: Euler steps (flow) or visited time steps (DDPM); 0: the preset's")
 	perClass := fs.Int("per-class", 0, "digits per class to score (0: the preset's)")
@@ -90,6 +92,9 @@ func run(args []string) error {
 	}
 	if *width > 0 {
 		task.Model.Net.Hidden = *width
+	}
+	if *modulation != "" && task.Model.Net.NumClasses > 0 {
+		task.Model.Net.Modulation = nets.Modulation(*modulation)
 	}
 	task.Train.Seed = *seed
 	b, err := backend.New()
@@ -160,7 +165,12 @@ func run(args []string) error {
 			return err
 		}
 		took := time.Since(start)
-		png, err := mnistrun.SampleGrid(s, m.PixelLo, m.PixelHi, cfg.PerClass, fmt.Sprintf("%s, guidance %g, %d steps", task.Name, sc.Guidance, sc.Steps))
+		shown := min(cfg.PerClass, 10)
+		first, err := mnistrun.FirstPerClass(s, cfg.PerClass, shown)
+		if err != nil {
+			return err
+		}
+		png, err := mnistrun.SampleGrid(first, m.PixelLo, m.PixelHi, shown, fmt.Sprintf("%s, guidance %g, %d steps", task.Name, sc.Guidance, sc.Steps))
 		if err != nil {
 			return err
 		}
