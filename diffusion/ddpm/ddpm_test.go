@@ -410,6 +410,11 @@ func TestErrorsNotPanics(t *testing.T) {
 	if _, err := d.Train([]float32{1, 2}, nil, TrainConfig{Steps: 0, BatchSize: 1, LR: 1}); err == nil {
 		t.Error("zero steps: want error")
 	}
+	for _, skew := range []float64{0.5, -1, math.NaN(), math.Inf(1)} {
+		if _, err := d.Train([]float32{1, 2}, nil, TrainConfig{Steps: 1, BatchSize: 1, LR: 1, TimeSkew: skew}); err == nil {
+			t.Errorf("TimeSkew %v: want error", skew)
+		}
+	}
 	if _, err := d.SampleDDIM(3, DDIMConfig{Steps: 501}); err == nil {
 		t.Error("too many DDIM steps: want error")
 	}
@@ -419,6 +424,40 @@ func TestErrorsNotPanics(t *testing.T) {
 	c, _ := NewClassifier(b, tinyClf, schedule.DefaultConfig(), 1)
 	if _, err := d.SampleGuided(c, []int{7}, 2, 1, DDIMConfig{}); err == nil {
 		t.Error("label out of range: want error")
+	}
+}
+
+// TestTimeSkew checks the distribution of the training time steps: uniform by default,
+// P(t < k) = (k/T)^(1/skew) with TimeSkew.
+func TestTimeSkew(t *testing.T) {
+	const T, draws = 500, 200000
+	points := []float32{0, 0}
+	for _, skew := range []float64{0, 2, 3} {
+		b := newBatcher(points, nil, 2, T, 7)
+		b.timeSkew = skew
+		counts := make([]int, T)
+		for range draws {
+			ti := b.drawT()
+			if ti < 0 || ti >= T {
+				t.Fatalf("skew %v: t = %d out of [0, %d)", skew, ti, T)
+			}
+			counts[ti]++
+		}
+		below := 0
+		for k := 1; k <= T; k++ {
+			below += counts[k-1]
+			if k != 5 && k != 20 && k != 125 && k != T {
+				continue
+			}
+			want := float64(k) / T
+			if skew > 1 {
+				want = math.Pow(want, 1/skew)
+			}
+			// Binomial standard error is at most 0.0011 at 200000 draws: 5 of them.
+			if got := float64(below) / draws; math.Abs(got-want) > 0.0056 {
+				t.Errorf("skew %v: P(t < %d) = %.4f, want %.4f", skew, k, got, want)
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package ddpm
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 
@@ -198,10 +199,20 @@ type batcher struct {
 	points    []float32
 	labels    []int // nil for the denoiser
 	n, dim, T int
+	// timeSkew > 1 draws t = floor(T u^timeSkew), u ~ U[0, 1), instead of uniformly.
+	timeSkew float64
 }
 
 func newBatcher(points []float32, labels []int, dim, T int, seed int64) *batcher {
 	return &batcher{rng: newRand(seed), points: points, labels: labels, n: len(points) / dim, dim: dim, T: T}
+}
+
+// drawT draws one time step in [0, T): uniformly, or skewed to small t (see TrainConfig.TimeSkew).
+func (b *batcher) drawT() int32 {
+	if b.timeSkew <= 1 {
+		return int32(b.rng.IntN(b.T))
+	}
+	return int32(min(b.T-1, int(float64(b.T)*math.Pow(b.rng.Float64(), b.timeSkew))))
 }
 
 // shards draws a batch of size examples split into workers shards; each shard's inputs are
@@ -217,7 +228,7 @@ func (b *batcher) shards(size, workers int) [][]any {
 	for i := range size {
 		j := b.rng.IntN(b.n)
 		x0 = append(x0, b.points[j*b.dim:(j+1)*b.dim]...)
-		t[i] = int32(b.rng.IntN(b.T))
+		t[i] = b.drawT()
 		if y != nil {
 			y[i] = int32(b.labels[j])
 		}

@@ -46,6 +46,11 @@ type TrainConfig struct {
 	// during training; at the end the network's weights are set to the average (a further
 	// Train continues from it). Validation losses during training use the raw weights.
 	EMADecay float64
+	// TimeSkew, if > 1, draws the denoiser's training time steps as t = floor(T u^TimeSkew)
+	// with u uniform in [0, 1), so small t (where the samples get their last, finest
+	// corrections) are drawn more often: P(t < k) = (k/T)^(1/TimeSkew). 0 or 1 draws t
+	// uniformly (the assignment). The validation loss always uses uniform t.
+	TimeSkew float64
 	// Progress, if set, is called after every step with the step number (1-based) and the
 	// step's training loss; return quickly.
 	Progress func(step int, trainLoss float64)
@@ -59,6 +64,9 @@ func (c *TrainConfig) check() error {
 	case "", ConstantLR, CosineLR:
 	default:
 		return fmt.Errorf("ddpm: unknown LRSchedule %q", c.LRSchedule)
+	}
+	if (c.TimeSkew != 0 && !(c.TimeSkew >= 1)) || math.IsInf(c.TimeSkew, 0) {
+		return fmt.Errorf("ddpm: TimeSkew must be 0 (uniform) or a finite exponent >= 1, got %v", c.TimeSkew)
 	}
 	if c.ValSize <= 0 {
 		c.ValSize = 2000
@@ -145,6 +153,7 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 		return nil, err
 	}
 	batches := newBatcher(points, nil, dim, T, cfg.Seed)
+	batches.timeSkew = cfg.TimeSkew
 	valX0, valT, valNoise, _ := validationSet(valPoints, dim, cfg.ValSize, T, cfg.Seed)
 	valExec, err := model.NewExec1(d.backend, d.store, func(scope *model.Scope, x0, t, noise *Node) *Node {
 		xt := d.Schedule.QSample(x0, t, noise)
