@@ -63,6 +63,7 @@ func Lines(opts Options, curves ...Curve) ([]byte, error) {
 	} else {
 		p.Y.Tick.Marker = preciseTicks{}
 	}
+	p.X.Tick.Marker = preciseTicks{}
 	for i, c := range curves {
 		if len(c.X) != len(c.Y) {
 			return nil, fmt.Errorf("plot.Lines: curve %q has %d x and %d y values", c.Name, len(c.X), len(c.Y))
@@ -163,8 +164,9 @@ func render(p *plot.Plot, opts Options) ([]byte, error) {
 
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
-// logTicks labels 1, 2 and 5 times the powers of ten, so that a log axis spanning less
-// than a decade still has labelled ticks (gonum's LogTicks labels powers of ten only).
+// logTicks labels 1, 2, 3 and 5 times the powers of ten (1, 1.5, 2, 3, 4, 5, 6 and 8 times
+// when the axis spans less than a decade), so that a short log axis still has several
+// labelled ticks (gonum's LogTicks labels powers of ten only).
 type logTicks struct{}
 
 // Ticks implements plot.Ticker.
@@ -172,10 +174,14 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(lo > 0) || !(hi > lo) {
 		return nil
 	}
+	mults := []float64{1, 2, 3, 5}
+	if hi/lo < 10 {
+		mults = []float64{1, 1.5, 2, 3, 4, 5, 6, 8}
+	}
 	var ticks []plot.Tick
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		base := math.Pow(10, e)
-		for _, m := range []float64{1, 2, 3, 5} {
+		for _, m := range mults {
 			v := m * base
 			if v < lo || v > hi {
 				continue

@@ -2,7 +2,9 @@ package plot
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
+	"strings"
 	"testing"
 )
 
@@ -88,11 +90,26 @@ func TestLogTicksLabelASubDecadeRange(t *testing.T) {
 	for _, tk := range ticks {
 		labels = append(labels, tk.Label)
 	}
-	if len(labels) != 2 || labels[0] != "0.3" || labels[1] != "0.5" {
-		t.Errorf("ticks on [0.25, 0.9] = %v, want [0.3 0.5]", labels)
+	if want := "[0.3 0.4 0.5 0.6 0.8]"; fmt.Sprint(labels) != want {
+		t.Errorf("ticks on [0.25, 0.9] = %v, want %s", labels, want)
+	}
+	labels = labels[:0]
+	for _, tk := range (logTicks{}).Ticks(0.02, 3) { // over a decade: 1, 2, 3, 5 only
+		labels = append(labels, tk.Label)
+	}
+	if want := "[0.02 0.03 0.05 0.1 0.2 0.3 0.5 1 2 3]"; fmt.Sprint(labels) != want {
+		t.Errorf("ticks on [0.02, 3] = %v, want %s", labels, want)
 	}
 	if got := (logTicks{}).Ticks(0, 1); got != nil {
 		t.Errorf("ticks on a range touching 0 = %v, want none", got)
+	}
+}
+
+func TestPreciseTicksOfStepsAreIntegers(t *testing.T) {
+	for _, tk := range (preciseTicks{}).Ticks(1, 1875) {
+		if strings.Contains(tk.Label, ".") {
+			t.Errorf("tick label %q on [1, 1875]: want an integer", tk.Label)
+		}
 	}
 }
 
