@@ -61,7 +61,7 @@ func main() {
 	fs.IntVar(&o.steps, "steps", 0, "denoiser training steps (0: the preset's)")
 	fs.IntVar(&o.batch, "batch", 0, "denoiser batch size (0: the preset's)")
 	fs.Float64Var(&o.lr, "lr", 0, "denoiser learning rate (0: the preset's)")
-	fs.Float64Var(&o.timeSkew, "time-skew", -1, "denoiser time steps drawn as T*u^skew, more small t (1: uniform, the assignment; -1: the preset's)")
+	fs.Float64Var(&o.timeSkew, "time-skew", 0, "denoiser time steps drawn as T*u^skew, more small t (1: uniform, the assignment; 0: the preset's)")
 	fs.IntVar(&o.csteps, "csteps", 0, "classifier training steps (0: the preset's)")
 	fs.IntVar(&o.cbatch, "cbatch", 0, "classifier batch size (0: the preset's)")
 	fs.Float64Var(&o.clr, "clr", 0, "classifier learning rate (0: the preset's)")
@@ -105,9 +105,7 @@ func run(cmd string, o options) error {
 	setIf(&cfg.Model.DenoiserTrain.Steps, o.steps)
 	setIf(&cfg.Model.DenoiserTrain.BatchSize, o.batch)
 	setIfF(&cfg.Model.DenoiserTrain.LR, o.lr)
-	if o.timeSkew >= 0 {
-		cfg.Model.DenoiserTrain.TimeSkew = o.timeSkew
-	}
+	setIfF(&cfg.Model.DenoiserTrain.TimeSkew, o.timeSkew)
 	setIf(&cfg.Model.ClassifierTrain.Steps, o.csteps)
 	setIf(&cfg.Model.ClassifierTrain.BatchSize, o.cbatch)
 	setIfF(&cfg.Model.ClassifierTrain.LR, o.clr)
