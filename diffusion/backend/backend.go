@@ -13,6 +13,9 @@
 // a WaitToStart waiter, and Saturate then waits forever. We saw a training run freeze
 // that way; the sequential mode costs ~1.4x per training step (BenchmarkDenoiserTrainStep,
 // batch 1000: 61 ms vs 43 ms). GOMLX_BACKEND=go:ops_parallel opts back in.
+//
+// New wraps the Go backend in ElideIdentityTransposes (see there), which only removes
+// transposes that leave every axis in place.
 package backend
 
 import (
@@ -73,6 +76,9 @@ func NewWithConfig(config string) (b compute.Backend, err error) {
 	b, err = compute.NewWithConfig(config)
 	if err != nil {
 		return nil, fmt.Errorf("starting backend %q: %w", config, err)
+	}
+	if name == "go" {
+		b = ElideIdentityTransposes(b)
 	}
 	return b, nil
 }

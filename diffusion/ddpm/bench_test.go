@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomlx/compute"
+
+	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
 )
@@ -16,29 +19,49 @@ func BenchmarkDenoiserTrainStep(b *testing.B) {
 	for _, batch := range []int{10000, 1000} {
 		for _, workers := range []int{1, 2} {
 			b.Run(fmt.Sprintf("batch=%d/workers=%d", batch, workers), func(b *testing.B) {
-				be := testBackend(b)
-				d, err := NewDenoiser(be, nets.DefaultDenoiserConfig(), schedule.DefaultConfig(), 1)
-				if err != nil {
-					b.Fatal(err)
-				}
-				data := gaussianData(5000, [2]float64{0, 0}, [2]float64{1, 1}, 1)
-				var t1 time.Time
-				b.ResetTimer()
-				_, err = d.Train(data, nil, TrainConfig{Steps: b.N + 1, BatchSize: batch, LR: 1e-3, ValSize: 10, Workers: workers,
-					Progress: func(step int, _ float64) {
-						if step == 1 {
-							t1 = time.Now()
-						}
-					}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				perStep := time.Since(t1) / time.Duration(b.N)
-				b.ReportMetric(float64(perStep.Microseconds())/1000, "ms/step")
-				b.ReportMetric(float64(batch)/perStep.Seconds(), "examples/s")
+				benchTrainStep(b, testBackend(b), batch, workers)
 			})
 		}
 	}
+}
+
+// BenchmarkDenoiserTrainStepElision measures the same step (batch 1000, one worker) on the
+// Go backend as compute.NewWithConfig returns it ("plain") and wrapped by
+// backend.ElideIdentityTransposes, as backend.New returns it ("elided").
+func BenchmarkDenoiserTrainStepElision(b *testing.B) {
+	plain, err := compute.NewWithConfig(backend.Effective("go"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer plain.Finalize()
+	for _, c := range []struct {
+		name string
+		be   compute.Backend
+	}{{"plain", plain}, {"elided", backend.ElideIdentityTransposes(plain)}} {
+		b.Run(c.name, func(b *testing.B) { benchTrainStep(b, c.be, 1000, 1) })
+	}
+}
+
+func benchTrainStep(b *testing.B, be compute.Backend, batch, workers int) {
+	d, err := NewDenoiser(be, nets.DefaultDenoiserConfig(), schedule.DefaultConfig(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := gaussianData(5000, [2]float64{0, 0}, [2]float64{1, 1}, 1)
+	var t1 time.Time
+	b.ResetTimer()
+	_, err = d.Train(data, nil, TrainConfig{Steps: b.N + 1, BatchSize: batch, LR: 1e-3, ValSize: 10, Workers: workers,
+		Progress: func(step int, _ float64) {
+			if step == 1 {
+				t1 = time.Now()
+			}
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	perStep := time.Since(t1) / time.Duration(b.N)
+	b.ReportMetric(float64(perStep.Microseconds())/1000, "ms/step")
+	b.ReportMetric(float64(batch)/perStep.Seconds(), "examples/s")
 }
 
 // BenchmarkSampleStep measures ancestral and DDIM sampling of 5000 points with the

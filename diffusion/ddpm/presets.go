@@ -46,7 +46,9 @@ func PresetFor(name string) (Preset, error) {
 		// Drawing the training time steps skewed to small t (TimeSkew 3) took the off-outline
 		// share from 5.4% to 1.7% (course data) at the same steps and NLL (ancestral sampler, 5000 samples).
 		p.DenoiserTrain = TrainConfig{Steps: 9000, BatchSize: 1000, LR: 2e-3, LRSchedule: CosineLR, FinalLRFraction: 0.02, ValEvery: 1000, Workers: 2, TimeSkew: 3}
-		p.ClassifierTrain = TrainConfig{Steps: 4000, BatchSize: 1000, LR: 3e-3, LRSchedule: CosineLR, FinalLRFraction: 0.05, ValEvery: 500, Workers: 2}
+		// Guided samples that trail between two states (and lower the purity) vanished on the
+		// built-in data with 8000 classifier steps instead of 4000: purity 99.0-99.8% -> 99.8-100%.
+		p.ClassifierTrain = TrainConfig{Steps: 8000, BatchSize: 1000, LR: 3e-3, LRSchedule: CosineLR, FinalLRFraction: 0.05, ValEvery: 500, Workers: 2}
 	case "paper":
 		// The assignment's networks, schedule and sample counts; batch 10000 as in the course's
 		// PyTorch peer. The step counts are not given by DESIGN.md (an assumption).
