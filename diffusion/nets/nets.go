@@ -110,7 +110,11 @@ func Linear(scope *model.Scope, x *Node, outDim int) *Node {
 func ApplyActivation(scope *model.Scope, act Activation, x *Node) *Node {
 	switch act {
 	case ReLU:
-		return Max(x, ZerosLike(x))
+		// The values and gradients of GoMLX's Max(x, 0), including the gradient 1 at x = 0, but
+		// one Where in the gradient instead of Max's chain of Sign ops, which the go backend runs
+		// element by element (BenchmarkReLUGradient: see docs/STATUS.md).
+		zeros := ZerosLike(x)
+		return Where(GreaterOrEqual(x, zeros), x, zeros)
 	case SiLU:
 		return Mul(x, Sigmoid(x))
 	case GELU:
