@@ -4,6 +4,9 @@ SHELL := /bin/bash
 export GOEXPERIMENT := simd
 export GOMLX_BACKEND ?= go
 export GOMLX_NO_AUTO_INSTALL := 1
+# Go's asynchronous preemption with GOEXPERIMENT=simd leaves AVX-512 upper state dirty on Intel
+# CPUs; math.Exp, math.Tanh and math.FMA then run 50-100x slower (docs/STATUS.md, session 6).
+export GODEBUG := asyncpreemptoff=1
 PYTHON := /usr/bin/python3
 OUT ?= outputs
 PRESET ?= cpu

@@ -133,7 +133,26 @@ func Describe(b compute.Backend) string {
 	if b.Name() == "go" || strings.HasPrefix(Effective(Config()), "go") {
 		if !SIMDBuild() {
 			desc += " WARNING: built without GOEXPERIMENT=simd, the Go backend is several times slower"
+		} else if !AsyncPreemptOff() {
+			desc += " WARNING: GODEBUG=asyncpreemptoff=1 is not set; on Intel CPUs math.Exp and tanh run ~100x slower after preemption"
 		}
 	}
 	return desc
+}
+
+// AsyncPreemptOff reports whether the process was started with GODEBUG=asyncpreemptoff=1
+// (the last asyncpreemptoff setting in GODEBUG wins, as in the runtime). With
+// GOEXPERIMENT=simd, Go's asynchronous preemption restores the AVX-512 registers and leaves
+// their upper halves dirty; on Intel CPUs every function that then mixes VEX and legacy SSE
+// instructions (math.Exp, math.Tanh, math.FMA) pays the AVX-SSE transition penalty: math.Exp
+// took 1.4-2.2 us per call instead of 16-43 ns on an Intel Xeon (AVX-512). The setting is read
+// by the runtime only at start-up, so it must be in the environment.
+func AsyncPreemptOff() bool {
+	on := false
+	for _, field := range strings.Split(os.Getenv("GODEBUG"), ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(field), "asyncpreemptoff="); ok {
+			on = v == "1"
+		}
+	}
+	return on
 }

@@ -43,3 +43,15 @@ func TestGoBackendRunsOpsSequentiallyUnlessAsked(t *testing.T) {
 	}
 	b.Finalize()
 }
+
+func TestAsyncPreemptOff(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		want bool
+	}{{"", false}, {"asyncpreemptoff=1", true}, {"madvdontneed=1,asyncpreemptoff=1", true}, {"asyncpreemptoff=1,asyncpreemptoff=0", false}, {"asyncpreemptoff=0", false}} {
+		t.Setenv("GODEBUG", c.env)
+		if got := AsyncPreemptOff(); got != c.want {
+			t.Errorf("GODEBUG=%q: AsyncPreemptOff() = %v, want %v", c.env, got, c.want)
+		}
+	}
+}
