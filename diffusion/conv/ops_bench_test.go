@@ -21,6 +21,7 @@ func BenchmarkUnaryOps(b *testing.B) {
 		{"tanh", Tanh},
 		{"erf", Erf},
 		{"exp", Exp},
+		{"expm1", Expm1},
 		{"rsqrt", Rsqrt},
 		{"sqrt", Sqrt},
 		{"abs", Abs},

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
 	"github.com/godiffusion/notebooks/diffusion/mnisteval"
@@ -22,6 +23,9 @@ import (
 )
 
 func main() {
+	if err := godebug.Ensure(); err != nil {
+		fmt.Fprintln(os.Stderr, "mnisteval: warning:", err)
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "mnisteval:", err)
 		os.Exit(1)

@@ -14,11 +14,15 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/notebook"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 )
 
 func main() {
+	if err := godebug.Ensure(); err != nil {
+		fmt.Fprintln(os.Stderr, "nbrun: warning:", err)
+	}
 	presetName := flag.String("preset", preset.Default(), "preset passed to the cells: smoke, cpu or paper")
 	outDir := flag.String("out", "outputs/executed", "directory for the executed notebooks and their logs")
 	kernel := flag.String("kernel", notebook.DefaultKernel, "Jupyter kernelspec to run the notebooks with")

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/notebook"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/report"
@@ -27,6 +28,9 @@ import (
 )
 
 func main() {
+	if err := godebug.Ensure(); err != nil {
+		fmt.Fprintln(os.Stderr, "report: warning:", err)
+	}
 	presetName := flag.String("preset", preset.Default(), "preset the notebooks run at: smoke, cpu or paper")
 	outDir := flag.String("out", "outputs", "output directory (report.pdf, executed notebooks, deliverables)")
 	skipRun := flag.Bool("skip-run", false, "do not run the notebooks: export the executed copies already in -out/executed")

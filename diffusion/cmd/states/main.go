@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/godiffusion/notebooks/diffusion/atomicfile"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 
 	"github.com/gomlx/compute"
 
@@ -47,6 +48,9 @@ type options struct {
 }
 
 func main() {
+	if err := godebug.Ensure(); err != nil {
+		fmt.Fprintln(os.Stderr, "states: warning:", err)
+	}
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
 		usage()
 		os.Exit(2)
