@@ -12,6 +12,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/nets"
+	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
 )
 
@@ -156,30 +157,46 @@ func TestDenoiserTrainsAndRoundTrips(t *testing.T) {
 	}
 }
 
-// Guided predictions are u(none) + gamma (u(class) - u(none)), and gamma 1 is the conditional one.
-func TestGuidance(t *testing.T) {
+// The sampling model predicts per image at its own time and class (Null: none), and its
+// classifier-free guidance is u(none) + gamma (u(class) - u(none)).
+func TestSamplingModelAndGuidance(t *testing.T) {
 	m := newModel(t, Flow, 4, true)
 	if _, err := m.Train(testSet(t, 64), TrainConfig{Steps: 3, BatchSize: 16, LR: 1e-3, PUncond: 0.1}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := m.predictor()
+	sm, err := m.SamplingModel(3) // batches of 3: the answer must not depend on it
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sm.Predicts() != sampling.Velocity {
+		t.Errorf("a Flow model predicts %q", sm.Predicts())
 	}
 	const n = 4
 	x := normals(newRand(5), n*784)
-	tau := []float32{0.1, 0.4, 0.7, 0.9}
-	cond := m.classVectors([]int{3, 1, 4, 1})
-	none := m.classVectors([]int{-1, -1, -1, -1})
-	uc, err := m.predict(p, x, n, tau, cond, 0)
+	tau := []float64{0.1, 0.4, 0.7, 0.9}
+	uc, err := sm.Predict(x, tau, []int{3, 1, 4, 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u0, err := m.predict(p, x, n, tau, none, 0)
+	u0, err := sm.Predict(x, tau, []int{sampling.Null, sampling.Null, sampling.Null, sampling.Null})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ug, err := m.predict(p, x, n, tau, cond, 5)
+	// One image alone gives the same answer as in the batch.
+	one, err := sm.Predict(x[2*784:3*784], tau[2:3], []int{4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range one {
+		if math.Abs(float64(v-uc[2*784+i])) > 1e-5 {
+			t.Fatalf("image 2 predicted alone differs from the batch at %d: %g vs %g", i, v, uc[2*784+i])
+		}
+	}
+	g, err := sampling.ClassifierFree(sm, 5, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ug, err := g.Predict(x, tau, []int{3, 1, 4, 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +210,12 @@ func TestGuidance(t *testing.T) {
 	}
 	if slices.Equal(uc, u0) {
 		t.Error("the class input has no effect")
+	}
+	if _, err := sm.Predict(x, tau, []int{3, 1, 10, 1}); err == nil {
+		t.Error("Predict accepted class 10 of a 10-class model")
+	}
+	if _, err := sm.Predict(x[:100], tau, nil); err == nil {
+		t.Error("Predict accepted 100 values for 4 images")
 	}
 }
 
@@ -228,36 +251,6 @@ func TestSampleDeterministicAndFrames(t *testing.T) {
 		if _, err := m.Sample(2, []int{0, 10}, cfg); err == nil {
 			t.Errorf("%s: Sample accepted label 10", obj)
 		}
-	}
-}
-
-// With every step and eta = 1 the DDIM update is DDPM's posterior q(x_{t-1} | x_t, x_0).
-func TestDDIMCoefficientsArePosterior(t *testing.T) {
-	s, err := schedule.New(schedule.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []int{1, 10, 250, 499} {
-		abar, abarPrev := s.AlphaBars[k], s.AlphaBars[k-1]
-		sigma, dir := ddimCoefficients(abar, abarPrev, 1)
-		if got, want := sigma*sigma, s.PosteriorVariance(k); math.Abs(got-want) > 1e-12 {
-			t.Errorf("t=%d: variance %g, posterior %g", k, got, want)
-		}
-		// Mean for x0 = 0.3, eps = -1.2: ours vs coef1 x0 + coef2 x_t.
-		x0, eps := 0.3, -1.2
-		xt := math.Sqrt(abar)*x0 + math.Sqrt(1-abar)*eps
-		ours := math.Sqrt(abarPrev)*x0 + dir*eps
-		beta := s.Betas[k]
-		want := math.Sqrt(abarPrev)*beta/(1-abar)*x0 + math.Sqrt(s.Alphas[k])*(1-abarPrev)/(1-abar)*xt
-		if math.Abs(ours-want) > 1e-9 {
-			t.Errorf("t=%d: mean %g, posterior mean %g", k, ours, want)
-		}
-	}
-	if got := DDPMTimeSteps(10, 10); !slices.Equal(got, []int{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}) {
-		t.Errorf("DDPMTimeSteps(10, 10) = %v", got)
-	}
-	if got := DDPMTimeSteps(1000, 4); !slices.Equal(got, []int{999, 666, 333, 0}) {
-		t.Errorf("DDPMTimeSteps(1000, 4) = %v", got)
 	}
 }
 

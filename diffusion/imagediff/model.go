@@ -121,7 +121,6 @@ type Model struct {
 	sched   *schedule.Schedule // DDPM only
 	train   *trainer           // lazily built; keeps the optimizer state between Train calls
 	infer   *model.Exec        // lazily built prediction graph
-	guided  *model.Exec        // lazily built prediction graph with classifier-free guidance
 }
 
 // New returns a model with freshly initialized weights (PyTorch's initialization), seeded.

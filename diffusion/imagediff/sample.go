@@ -3,12 +3,14 @@ package imagediff
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 )
 
@@ -49,36 +51,21 @@ type Samples struct {
 
 // predictor evaluates the network in inference mode (batch norm with running statistics).
 type predictor struct {
-	plain, guided *model.Exec
+	plain *model.Exec
 }
 
 func (m *Model) predictor() (*predictor, error) {
-	if m.infer != nil {
-		return &predictor{plain: m.infer, guided: m.guided}, nil
-	}
-	var err error
-	m.infer, err = model.NewExec(m.backend, m.store, func(scope *model.Scope, inputs []*Node) *Node {
-		x, tau, c := m.splitInputs(inputs)
-		return m.graph(scope, x, tau, c)
-	})
-	if err != nil {
-		return nil, err
-	}
-	if m.Net.NumClasses > 0 {
-		m.guided, err = model.NewExec(m.backend, m.store, func(scope *model.Scope, inputs []*Node) *Node {
-			x, tau, c := m.splitInputs(inputs[:len(inputs)-1])
-			gamma := inputs[len(inputs)-1]
-			u := m.graph(scope, Concatenate([]*Node{x, x}, 0), Concatenate([]*Node{tau, tau}, 0), Concatenate([]*Node{c, ZerosLike(c)}, 0))
-			n := x.Shape().Dimensions[0]
-			uc := Slice(u, AxisRange(0, n))
-			u0 := Slice(u, AxisRange(n, 2*n))
-			return Add(u0, Mul(gamma, Sub(uc, u0)))
+	if m.infer == nil {
+		var err error
+		m.infer, err = model.NewExec(m.backend, m.store, func(scope *model.Scope, inputs []*Node) *Node {
+			x, tau, c := m.splitInputs(inputs)
+			return m.graph(scope, x, tau, c)
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	return &predictor{plain: m.infer, guided: m.guided}, nil
+	return &predictor{plain: m.infer}, nil
 }
 
 // splitInputs returns x and, as the config requires, tau and the class vectors.
@@ -96,8 +83,8 @@ func (m *Model) splitInputs(inputs []*Node) (x, tau, c *Node) {
 }
 
 // predict runs the network on n images x at time fractions tau (per image) with the class
-// vectors of labels, guided with scale gamma when gamma is not 0 or 1.
-func (m *Model) predict(p *predictor, x []float32, n int, tau []float32, classes []float32, gamma float64) ([]float32, error) {
+// vectors classes.
+func (m *Model) predict(p *predictor, x []float32, n int, tau []float32, classes []float32) ([]float32, error) {
 	s := m.Net.ImageSize
 	inputs := []any{tensorOf(x, n, s, s, m.Net.Channels)}
 	if m.Net.TimeConditioned {
@@ -106,12 +93,7 @@ func (m *Model) predict(p *predictor, x []float32, n int, tau []float32, classes
 	if m.Net.NumClasses > 0 {
 		inputs = append(inputs, tensorOf(classes, n, m.Net.NumClasses))
 	}
-	exec := p.plain
-	if m.Net.NumClasses > 0 && gamma != 0 && gamma != 1 {
-		exec = p.guided
-		inputs = append(inputs, tensors.FromScalar(float32(gamma)))
-	}
-	out, err := exec.Exec(inputs...)
+	out, err := p.plain.Exec(inputs...)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +125,7 @@ func (m *Model) Denoise(noisy []float32, n, batchSize int) (out []float32, err e
 	out = make([]float32, 0, len(noisy))
 	for lo := 0; lo < n; lo += batchSize {
 		hi := min(n, lo+batchSize)
-		y, err := m.predict(p, noisy[lo*per:hi*per], hi-lo, nil, nil, 0)
+		y, err := m.predict(p, noisy[lo*per:hi*per], hi-lo, nil, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -166,6 +148,12 @@ func checkFinite(x []float32) error {
 // Sample generates n images with a Flow or DDPM model. labels (length n; -1 for
 // "unconditional") are required by class-conditioned models and must be nil otherwise.
 // The images depend on the seed and each image's index, not on BatchSize.
+//
+// It runs the shared samplers of diffusion/sampling on SamplingModel: Flow models with
+// sampling.EulerODE on the grid tau = 0, 1/Steps, ..., 1; DDPM models with sampling.DDIM
+// (eta 1, which is the ancestral sampler with the posterior variance, or 0 when
+// Deterministic) on sampling.EvenGrid(T, Steps), x0 clipped to the pixel range unless NoClip;
+// guidance with sampling.ClassifierFree.
 func (m *Model) Sample(n int, labels []int, cfg SampleConfig) (out *Samples, err error) {
 	defer savedmodel.RecoverError(&err, "imagediff.Sample")
 	if m.Objective == Denoise {
@@ -192,17 +180,8 @@ func (m *Model) Sample(n int, labels []int, cfg SampleConfig) (out *Samples, err
 	if math.IsNaN(cfg.Guidance) || math.IsInf(cfg.Guidance, 0) {
 		return nil, fmt.Errorf("imagediff: guidance scale %g", cfg.Guidance)
 	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 250
-	}
-	p, err := m.predictor()
-	if err != nil {
-		return nil, err
-	}
 	per := m.pixels()
-	// The initial noise and each step's noise of image i come from its own stream, so the
-	// result does not depend on the batching.
-	out = &Samples{N: n, Images: make([]float32, n*per), Labels: slices.Clone(labels)}
+	out = &Samples{N: n, Labels: slices.Clone(labels)}
 	record := map[int]int{}
 	for _, s := range cfg.Record {
 		if s < 0 || s > cfg.Steps {
@@ -211,53 +190,149 @@ func (m *Model) Sample(n int, labels []int, cfg SampleConfig) (out *Samples, err
 		if _, dup := record[s]; !dup {
 			record[s] = len(out.FrameSteps)
 			out.FrameSteps = append(out.FrameSteps, s)
-			out.Frames = append(out.Frames, make([]float32, n*per))
+			out.Frames = append(out.Frames, nil)
 		}
 	}
-	for lo := 0; lo < n; lo += cfg.BatchSize {
-		hi := min(n, lo+cfg.BatchSize)
-		var lab []int
-		if labels != nil {
-			lab = labels[lo:hi]
+	sm, err := m.SamplingModel(cfg.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	if k > 0 && cfg.Guidance != 0 && cfg.Guidance != 1 {
+		if sm, err = sampling.ClassifierFree(sm, cfg.Guidance, nil); err != nil {
+			return nil, fmt.Errorf("imagediff: %w", err)
 		}
-		frame := func(step int, x []float32) {
-			if f, ok := record[step]; ok {
-				copy(out.Frames[f][lo*per:hi*per], x)
+	}
+	o := sampling.Options{N: n, Dim: per, Process: m.Process(), Cond: labels, Seed: cfg.Seed,
+		// Each image's noise comes from its own stream (as before the shared samplers), so the
+		// result depends on the seed and the image's index only.
+		Stream: func(i int) *rand.Rand { return newRand(cfg.Seed*1_000_003 + int64(i)) },
+		Callback: func(s *sampling.Step) error {
+			if f, ok := record[s.Index]; ok {
+				out.Frames[f] = slices.Clone(s.X)
 			}
-		}
-		var x []float32
-		if m.Objective == Flow {
-			x, err = m.sampleFlow(p, lo, hi, lab, cfg, frame)
-		} else {
-			x, err = m.sampleDDPM(p, lo, hi, lab, cfg, frame)
-		}
-		if err != nil {
+			return nil
+		}}
+	if m.Objective == Flow {
+		if o.Grid, err = sampling.UniformGrid(0, 1, cfg.Steps); err != nil {
 			return nil, err
 		}
-		copy(out.Images[lo*per:hi*per], x)
+		out.Images, err = sampling.EulerODE(sm, o)
+	} else {
+		if o.Grid, err = sampling.EvenGrid(m.sched.T(), cfg.Steps); err != nil {
+			return nil, err
+		}
+		if !cfg.NoClip {
+			o.Clip = &sampling.Range{Lo: float64(m.PixelLo), Hi: float64(m.PixelHi)}
+		}
+		eta := 1.0
+		if cfg.Deterministic {
+			eta = 0
+		}
+		out.Images, err = sampling.DDIM(sm, o, eta)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("imagediff: %w", err)
 	}
 	return out, nil
 }
 
-// imageRand returns the noise stream of image i.
-func imageNoise(seed int64, i, per int) func() []float32 {
-	rng := newRand(seed*1_000_003 + int64(i))
-	return func() []float32 { return normals(rng, per) }
+// Process returns the forward process of a Flow or DDPM model in the time variable of
+// SamplingModel: sampling.Flow (tau in [0, 1], 1 the data) or sampling.Discrete on the
+// model's schedule (step index k, -1 the data); nil for Denoise models.
+func (m *Model) Process() sampling.Process {
+	switch m.Objective {
+	case Flow:
+		return sampling.Flow{}
+	case DDPM:
+		return sampling.Discrete{Schedule: m.sched}
+	}
+	return nil
 }
 
-// batchNoise returns a function drawing the next noise of images lo..hi-1, each from its own stream.
-func batchNoise(seed int64, lo, hi, per int) func() []float32 {
-	streams := make([]func() []float32, hi-lo)
-	for i := range streams {
-		streams[i] = imageNoise(seed, lo+i, per)
+// SamplingModel returns a Flow or DDPM model as a sampling.Model: it predicts the velocity
+// (Flow, at tau) or the noise (DDPM, at step index k, fed to the network as (k + 1) / T),
+// with the network in inference mode, batchSize images per network call (0: 250; results do
+// not depend on it). The condition of an image is its class (sampling.Null for none; models
+// without classes take nil). Times are per image.
+func (m *Model) SamplingModel(batchSize int) (sampling.Model, error) {
+	if m.Objective != Flow && m.Objective != DDPM {
+		return nil, fmt.Errorf("imagediff: a %q model has no sampling model", m.Objective)
 	}
-	return func() []float32 {
-		out := make([]float32, 0, (hi-lo)*per)
-		for _, s := range streams {
-			out = append(out, s()...)
+	p, err := m.predictor()
+	if err != nil {
+		return nil, err
+	}
+	if batchSize <= 0 {
+		batchSize = 250
+	}
+	return &samplingModel{m: m, p: p, batch: batchSize}, nil
+}
+
+// samplingModel is the sampling.Model of SamplingModel.
+type samplingModel struct {
+	m     *Model
+	p     *predictor
+	batch int
+}
+
+// Predicts returns sampling.Velocity for Flow models and sampling.Noise for DDPM models.
+func (s *samplingModel) Predicts() sampling.Prediction {
+	if s.m.Objective == Flow {
+		return sampling.Velocity
+	}
+	return sampling.Noise
+}
+
+// Predict evaluates the network on len(t) images x at times t with conditions cond.
+func (s *samplingModel) Predict(x []float32, t []float64, cond []int) ([]float32, error) {
+	m, per, n, k := s.m, s.m.pixels(), len(t), s.m.Net.NumClasses
+	if len(x) != n*per {
+		return nil, fmt.Errorf("imagediff: %d values for %d images of %d pixels", len(x), n, per)
+	}
+	if cond != nil && len(cond) != n {
+		return nil, fmt.Errorf("imagediff: %d conditions for %d images", len(cond), n)
+	}
+	if k == 0 && cond != nil {
+		for _, c := range cond {
+			if c != sampling.Null {
+				return nil, fmt.Errorf("imagediff: condition %d given to a model without classes", c)
+			}
 		}
-		return out
 	}
+	tau := make([]float32, n)
+	for i, ti := range t {
+		if m.Objective == DDPM {
+			ti = m.ddpmTau(int(ti))
+		}
+		tau[i] = float32(ti)
+	}
+	var classes []float32
+	if k > 0 {
+		labels := cond
+		if labels == nil {
+			labels = slices.Repeat([]int{sampling.Null}, n)
+		}
+		for _, y := range labels {
+			if y < -1 || y >= k {
+				return nil, fmt.Errorf("imagediff: label %d outside [-1, %d)", y, k)
+			}
+		}
+		classes = oneHot(labels, k, nil, 0)
+	}
+	out := make([]float32, 0, len(x))
+	for lo := 0; lo < n; lo += s.batch {
+		hi := min(n, lo+s.batch)
+		var c []float32
+		if classes != nil {
+			c = classes[lo*k : hi*k]
+		}
+		y, err := m.predict(s.p, x[lo*per:hi*per], hi-lo, tau[lo:hi], c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, y...)
+	}
+	return out, nil
 }
 
 func (m *Model) classVectors(labels []int) []float32 {
@@ -265,107 +340,4 @@ func (m *Model) classVectors(labels []int) []float32 {
 		return nil
 	}
 	return oneHot(labels, m.Net.NumClasses, nil, 0)
-}
-
-func filled(n int, v float32) []float32 {
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = v
-	}
-	return out
-}
-
-// sampleFlow integrates dx/dtau = u(x, tau) from noise at tau = 0 to tau = 1 with Euler steps.
-func (m *Model) sampleFlow(p *predictor, lo, hi int, labels []int, cfg SampleConfig, frame func(int, []float32)) ([]float32, error) {
-	n := hi - lo
-	x := batchNoise(cfg.Seed, lo, hi, m.pixels())()
-	frame(0, x)
-	classes := m.classVectors(labels)
-	dt := 1 / float64(cfg.Steps)
-	for i := range cfg.Steps {
-		u, err := m.predict(p, x, n, filled(n, float32(float64(i)*dt)), classes, cfg.Guidance)
-		if err != nil {
-			return nil, err
-		}
-		for j := range x {
-			x[j] += float32(dt) * u[j]
-		}
-		frame(i+1, x)
-	}
-	return x, nil
-}
-
-// DDPMTimeSteps returns the diffusion steps (0-based, descending) a DDPM sampler with the given
-// number of steps visits: all T, or steps evenly spaced ones ending at 0.
-func DDPMTimeSteps(T, steps int) []int {
-	out := make([]int, steps)
-	for i := range steps {
-		// Evenly spaced from T-1 down to 0.
-		if steps == 1 {
-			out[i] = T - 1
-			continue
-		}
-		out[i] = int(math.Round(float64(T-1) * float64(steps-1-i) / float64(steps-1)))
-	}
-	return out
-}
-
-// sampleDDPM runs the ancestral (eta = 1) or deterministic (eta = 0) sampler over the visited
-// steps: x0 = (x - sqrt(1-abar) eps) / sqrt(abar), clipped to the pixel range (eps is then
-// recomputed from it), and x' = sqrt(abar') x0 + sqrt(1 - abar' - s^2) eps + s z with
-// s^2 = eta^2 (1-abar')/(1-abar) (1 - abar/abar'); with all steps this is DDPM's posterior.
-func (m *Model) sampleDDPM(p *predictor, lo, hi int, labels []int, cfg SampleConfig, frame func(int, []float32)) ([]float32, error) {
-	n := hi - lo
-	noise := batchNoise(cfg.Seed, lo, hi, m.pixels())
-	x := noise()
-	frame(0, x)
-	classes := m.classVectors(labels)
-	ts := DDPMTimeSteps(m.sched.T(), cfg.Steps)
-	eta := 1.0
-	if cfg.Deterministic {
-		eta = 0
-	}
-	for i, t := range ts {
-		eps, err := m.predict(p, x, n, filled(n, float32(m.ddpmTau(t))), classes, cfg.Guidance)
-		if err != nil {
-			return nil, err
-		}
-		abar := m.sched.AlphaBars[t]
-		abarPrev := 1.0
-		if i+1 < len(ts) {
-			abarPrev = m.sched.AlphaBars[ts[i+1]]
-		}
-		sigma, dirCoef := ddimCoefficients(abar, abarPrev, eta)
-		var z []float32
-		if sigma > 0 {
-			z = noise()
-		}
-		sa, s1a := math.Sqrt(abar), math.Sqrt(1-abar)
-		for j := range x {
-			xj := float64(x[j])
-			x0 := (xj - s1a*float64(eps[j])) / sa
-			e := float64(eps[j])
-			if !cfg.NoClip {
-				if c := min(max(x0, float64(m.PixelLo)), float64(m.PixelHi)); c != x0 {
-					x0 = c
-					e = (xj - sa*x0) / s1a
-				}
-			}
-			v := math.Sqrt(abarPrev)*x0 + dirCoef*e
-			if z != nil {
-				v += sigma * float64(z[j])
-			}
-			x[j] = float32(v)
-		}
-		frame(i+1, x)
-	}
-	return x, nil
-}
-
-// ddimCoefficients returns the noise scale s and the coefficient of the predicted noise of the
-// update x' = sqrt(abarPrev) x0 + dirCoef eps + s z from a step with alpha-bar abar to one with
-// abarPrev (Song et al. 2021, eq. 12 and 16).
-func ddimCoefficients(abar, abarPrev, eta float64) (sigma, dirCoef float64) {
-	sigma = eta * math.Sqrt((1-abarPrev)/(1-abar)*(1-abar/abarPrev))
-	return sigma, math.Sqrt(max(0, 1-abarPrev-sigma*sigma))
 }

@@ -44,6 +44,10 @@ type Options struct {
 	// Seed makes the run deterministic: sample i draws its initial and step noise from its own
 	// stream seeded by (Seed, i), so sample i does not depend on N or on how the model batches.
 	Seed int64
+	// Stream, if set, replaces the per-sample random streams derived from Seed: sample i draws
+	// its noise from Stream(i) (one call per sample and run). Models whose earlier samplers
+	// had their own streams use it to keep their samples unchanged (imagediff).
+	Stream func(i int) *rand.Rand
 	// XStart, if set (N*Dim values), is the input to start from at grid[StartIndex] instead of
 	// pure noise: it is noised to that time, alpha x_start + sigma z with z the initial noise
 	// (SDEdit), or taken as is when XStartNoised. Without XStart the start is z itself, and the
@@ -116,7 +120,14 @@ func start(what string, m Model, o Options) (*run, error) {
 	r := &run{m: m, o: o, kind: kind, sc: sc, x: make([]float32, o.N*o.Dim),
 		streams: make([]*rand.Rand, o.N), ts: make([]float64, o.N), z: make([]float32, o.N*o.Dim)}
 	for i := range r.streams {
-		r.streams[i] = sampleStream(o.Seed, i)
+		if o.Stream != nil {
+			r.streams[i] = o.Stream(i)
+		} else {
+			r.streams[i] = sampleStream(o.Seed, i)
+		}
+		if r.streams[i] == nil {
+			return fail("Stream(%d) returned nil", i)
+		}
 	}
 	r.noise(r.x)
 	if o.XStart != nil {
