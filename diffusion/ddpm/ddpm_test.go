@@ -92,7 +92,7 @@ func TestDenoiserLearnsGaussian(t *testing.T) {
 	if !(last < 0.6*first) {
 		t.Errorf("loss did not go down enough: %.3f -> %.3f", first, last)
 	}
-	s, err := d.Sample(1000, SampleConfig{Seed: 3, RecordEvery: 100, Speed: Speed{StepsPerCall: 25}})
+	s, err := d.Sample(1000, SampleConfig{Seed: 3, RecordEvery: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestDenoiserLearnsGaussian(t *testing.T) {
 		t.Errorf("frames: %d, steps %v", len(s.Frames), s.FrameSteps)
 	}
 	// DDIM with 50 steps also matches.
-	s2, err := d.SampleDDIM(1000, DDIMConfig{Steps: 50, Seed: 4, Speed: Speed{StepsPerCall: 25}})
+	s2, err := d.SampleDDIM(1000, DDIMConfig{Steps: 50, Seed: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +182,11 @@ func TestClassifierGuidance(t *testing.T) {
 		}
 		return float64(hits) / float64(to-from)
 	}
-	unguided, err := d.SampleDDIM(per, DDIMConfig{Steps: 100, Seed: 11, Speed: Speed{StepsPerCall: 25}})
+	unguided, err := d.SampleDDIM(per, DDIMConfig{Steps: 100, Seed: 11})
 	if err != nil {
 		t.Fatal(err)
 	}
-	guided, err := d.SampleGuided(c, []int{0, 1, 2}, per, 1, DDIMConfig{Steps: 100, Seed: 11, Speed: Speed{StepsPerCall: 25}})
+	guided, err := d.SampleGuided(c, []int{0, 1, 2}, per, 1, DDIMConfig{Steps: 100, Seed: 11})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestClassifierGuidance(t *testing.T) {
 	}
 
 	// Shards run concurrently give the same deterministic samples, frames included.
-	sharded, err := d.SampleGuided(c, []int{0, 1, 2}, per, 1, DDIMConfig{Steps: 100, Seed: 11, RecordEvery: 50, Speed: Speed{StepsPerCall: 25, Workers: 3}})
+	sharded, err := d.SampleGuided(c, []int{0, 1, 2}, per, 1, DDIMConfig{Steps: 100, Seed: 11, RecordEvery: 50, Speed: Speed{Workers: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestClassifierGuidance(t *testing.T) {
 	init := pts[:2*per]
 	var run [2]*Samples
 	for i := range run {
-		if run[i], err = d.Sample(per, SampleConfig{Seed: 5, Init: init, InitStep: 10, Speed: Speed{StepsPerCall: 5, Workers: 2}}); err != nil {
+		if run[i], err = d.Sample(per, SampleConfig{Seed: 5, Init: init, InitStep: 10, Speed: Speed{Workers: 2}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -28,14 +28,14 @@ type Preset struct {
 // sizes, meant for a GPU).
 func PresetFor(name string) (Preset, error) {
 	p := Preset{Name: name, Schedule: schedule.DefaultConfig(), Denoiser: nets.DefaultDenoiserConfig(),
-		Classifier: nets.DefaultClassifierConfig(), NumSamples: 5000, PerLabel: 1000, GuidanceScale: 1, Speed: Speed{StepsPerCall: 10, Workers: 2}}
+		Classifier: nets.DefaultClassifierConfig(), NumSamples: 5000, PerLabel: 1000, GuidanceScale: 1, Speed: Speed{Workers: 2}}
 	switch name {
 	case "smoke":
 		p.Denoiser.HiddenWidth, p.Denoiser.HiddenLayers = 64, 3
 		p.Classifier.Hidden = []int{32, 64}
 		p.DenoiserTrain = TrainConfig{Steps: 300, BatchSize: 256, LR: 3e-3, LRSchedule: CosineLR, FinalLRFraction: 0.1, ValEvery: 100, ValSize: 500, Workers: 2, TimeSkew: 3}
 		p.ClassifierTrain = TrainConfig{Steps: 200, BatchSize: 256, LR: 3e-3, LRSchedule: CosineLR, FinalLRFraction: 0.1, ValEvery: 100, ValSize: 500, Workers: 2}
-		p.NumSamples, p.PerLabel, p.Speed.StepsPerCall = 500, 100, 25
+		p.NumSamples, p.PerLabel = 500, 100
 	case "cpu", "":
 		p.Name = "cpu"
 		// Measured on the course data (2 cores, go backend, 2 workers; see docs/STATUS.md):

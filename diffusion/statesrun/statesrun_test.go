@@ -70,11 +70,11 @@ func TestPipelineSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scores, err := ScoreSteps(d, data, []int{5}, 100, ddpm.Speed{StepsPerCall: 5, Workers: 2}, 1)
+	scores, err := ScoreSteps(d, data, []int{5}, 100, ddpm.Speed{Workers: 2}, 1)
 	if err != nil || len(scores) != 2 || scores[1].Sampler != "ddpm" {
 		t.Fatalf("ScoreSteps: %+v, %v", scores, err)
 	}
-	sets, _, err := SampleGuided(d, c, data, 20, 10, ddpm.Speed{StepsPerCall: 5, Workers: 2}, 1, 1)
+	sets, _, err := SampleGuided(d, c, data, 20, 10, ddpm.Speed{Workers: 2}, 1, 1)
 	if err != nil || len(sets) != 5 || len(sets[4].Points) != 40 || !sets[4].Report.Conditional {
 		t.Fatalf("SampleGuided: %d sets, %v", len(sets), err)
 	}
