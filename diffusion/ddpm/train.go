@@ -10,16 +10,21 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 )
 
-// LRSchedule names a learning-rate schedule.
-type LRSchedule string
+// LRSchedule names a learning-rate schedule (see package lrschedule).
+type LRSchedule = lrschedule.Kind
 
+// The learning-rate schedules.
 const (
 	// ConstantLR keeps the learning rate fixed.
-	ConstantLR LRSchedule = "constant"
+	ConstantLR = lrschedule.Constant
 	// CosineLR decays the learning rate from LR to LR*FinalLRFraction along a half cosine.
-	CosineLR LRSchedule = "cosine"
+	CosineLR = lrschedule.Cosine
+	// ExponentialLR decays it geometrically from LR to LR*FinalLRFraction.
+	ExponentialLR = lrschedule.Exponential
 )
 
 // TrainConfig configures the training of a denoiser or a classifier.
@@ -27,9 +32,10 @@ type TrainConfig struct {
 	Steps     int     // optimizer steps
 	BatchSize int     // examples per step, drawn with replacement from the data
 	LR        float64 // Adam learning rate
-	// LRSchedule is ConstantLR (default when empty) or CosineLR.
+	// LRSchedule is ConstantLR (default when empty), CosineLR or ExponentialLR.
 	LRSchedule LRSchedule
-	// FinalLRFraction is the final learning rate as a fraction of LR for CosineLR (default 0).
+	// FinalLRFraction is the last step's learning rate as a fraction of LR (CosineLR,
+	// ExponentialLR; 0 means 0).
 	FinalLRFraction float64
 	AdamEpsilon     float64 // Adam epsilon; 0 means 1e-8 (PyTorch's default)
 	Seed            int64   // seed of batches, time steps and noise
@@ -60,10 +66,8 @@ func (c *TrainConfig) check() error {
 	if c.Steps < 1 || c.BatchSize < 1 || !(c.LR > 0) {
 		return fmt.Errorf("ddpm: training needs Steps >= 1, BatchSize >= 1 and LR > 0, got %+v", *c)
 	}
-	switch c.LRSchedule {
-	case "", ConstantLR, CosineLR:
-	default:
-		return fmt.Errorf("ddpm: unknown LRSchedule %q", c.LRSchedule)
+	if err := c.lr().Validate(); err != nil {
+		return fmt.Errorf("ddpm: %w", err)
 	}
 	if (c.TimeSkew != 0 && !(c.TimeSkew >= 1)) || math.IsInf(c.TimeSkew, 0) {
 		return fmt.Errorf("ddpm: TimeSkew must be 0 (uniform) or a finite exponent >= 1, got %v", c.TimeSkew)
@@ -77,14 +81,9 @@ func (c *TrainConfig) check() error {
 	return nil
 }
 
-// lrAt returns the learning rate for step (0-based).
-func (c *TrainConfig) lrAt(step int) float64 {
-	if c.LRSchedule != CosineLR || c.Steps <= 1 {
-		return c.LR
-	}
-	frac := float64(step) / float64(c.Steps-1)
-	lo := c.LR * c.FinalLRFraction
-	return lo + (c.LR-lo)*0.5*(1+math.Cos(math.Pi*frac))
+// lr returns the learning-rate schedule.
+func (c *TrainConfig) lr() lrschedule.Schedule {
+	return lrschedule.Schedule{Kind: c.LRSchedule, LR: c.LR, FinalFraction: c.FinalLRFraction, Steps: c.Steps}
 }
 
 // History records a training run.
@@ -95,16 +94,6 @@ type History struct {
 	ValLoss   []float64 // validation loss at ValSteps
 	ValAcc    []float64 // classifier only: validation accuracy at ValSteps
 	Duration  time.Duration
-}
-
-// setLearningRate sets the optimizer's learning-rate variable, if it exists.
-func setLearningRate(store *model.Store, lr float64) error {
-	for v := range store.IterVariables() {
-		if v.Name() == optimizer.ParamLearningRate {
-			return v.SetValue(tensors.FromScalar(float32(lr)))
-		}
-	}
-	return nil
 }
 
 // validationSet draws a fixed set of (x0, t, noise) from points.
@@ -178,9 +167,9 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 	hist = &History{TrainLoss: make([]float64, 0, cfg.Steps)}
 	start := time.Now()
 	for step := range cfg.Steps {
-		if step == 0 || cfg.LRSchedule == CosineLR {
+		if step == 0 || cfg.lr().Varies() {
 			// (On the first Train the variable is created by the first step with cfg.LR.)
-			if err := setLearningRate(d.store, cfg.lrAt(step)); err != nil {
+			if err := lrschedule.Set(d.store, cfg.lr().At(step)); err != nil {
 				return nil, err
 			}
 		}
@@ -272,8 +261,8 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 	hist = &History{}
 	start := time.Now()
 	for step := range cfg.Steps {
-		if step == 0 || cfg.LRSchedule == CosineLR {
-			if err := setLearningRate(c.store, cfg.lrAt(step)); err != nil {
+		if step == 0 || cfg.lr().Varies() {
+			if err := lrschedule.Set(c.store, cfg.lr().At(step)); err != nil {
 				return nil, err
 			}
 		}

@@ -13,20 +13,22 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 )
 
-// LRSchedule names a learning-rate schedule.
-type LRSchedule string
+// LRSchedule names a learning-rate schedule (see package lrschedule).
+type LRSchedule = lrschedule.Kind
 
+// The learning-rate schedules.
 const (
 	// ConstantLR keeps the learning rate fixed.
-	ConstantLR LRSchedule = "constant"
+	ConstantLR = lrschedule.Constant
 	// ExponentialLR decays the learning rate geometrically from LR to LR*FinalLRFraction
 	// (CS180: torch ExponentialLR with gamma = 0.1^(1/epochs), i.e. a final fraction of 0.1).
-	ExponentialLR LRSchedule = "exponential"
+	ExponentialLR = lrschedule.Exponential
 	// CosineLR decays it along a half cosine from LR to LR*FinalLRFraction.
-	CosineLR LRSchedule = "cosine"
+	CosineLR = lrschedule.Cosine
 )
 
 // TrainConfig configures a training run.
@@ -37,7 +39,7 @@ type TrainConfig struct {
 	// LRSchedule is ConstantLR (default when empty), ExponentialLR or CosineLR.
 	LRSchedule LRSchedule
 	// FinalLRFraction is the last step's learning rate as a fraction of LR (ExponentialLR,
-	// CosineLR); 0 means 0.1.
+	// CosineLR; 0 means 0, which ExponentialLR does not accept).
 	FinalLRFraction float64
 	// PUncond is the probability of replacing an example's class by the all-zero
 	// "unconditional" vector (class-conditioned models; 0.1 in CS180).
@@ -59,16 +61,8 @@ func (c *TrainConfig) check(m *Model) error {
 	if c.Steps < 1 || c.BatchSize < 1 || !(c.LR > 0) {
 		return fmt.Errorf("imagediff: training needs Steps >= 1, BatchSize >= 1 and LR > 0, got Steps %d, BatchSize %d, LR %g", c.Steps, c.BatchSize, c.LR)
 	}
-	switch c.LRSchedule {
-	case "", ConstantLR, ExponentialLR, CosineLR:
-	default:
-		return fmt.Errorf("imagediff: unknown LRSchedule %q", c.LRSchedule)
-	}
-	if c.FinalLRFraction < 0 || c.FinalLRFraction > 1 {
-		return fmt.Errorf("imagediff: FinalLRFraction %g outside [0, 1]", c.FinalLRFraction)
-	}
-	if c.FinalLRFraction == 0 {
-		c.FinalLRFraction = 0.1
+	if err := c.lr().Validate(); err != nil {
+		return fmt.Errorf("imagediff: %w", err)
 	}
 	if c.PUncond < 0 || c.PUncond > 1 {
 		return fmt.Errorf("imagediff: PUncond %g outside [0, 1]", c.PUncond)
@@ -82,21 +76,13 @@ func (c *TrainConfig) check(m *Model) error {
 	return nil
 }
 
-// LRAt returns the learning rate of step (0-based).
-func (c TrainConfig) LRAt(step int) float64 {
-	if c.Steps <= 1 || c.LRSchedule == "" || c.LRSchedule == ConstantLR {
-		return c.LR
-	}
-	f := c.FinalLRFraction
-	if f == 0 {
-		f = 0.1
-	}
-	frac := float64(step) / float64(c.Steps-1)
-	if c.LRSchedule == ExponentialLR {
-		return c.LR * math.Pow(f, frac)
-	}
-	return c.LR * (f + (1-f)*0.5*(1+math.Cos(math.Pi*frac)))
+// lr returns the learning-rate schedule.
+func (c TrainConfig) lr() lrschedule.Schedule {
+	return lrschedule.Schedule{Kind: c.LRSchedule, LR: c.LR, FinalFraction: c.FinalLRFraction, Steps: c.Steps}
 }
+
+// LRAt returns the learning rate of step (0-based).
+func (c TrainConfig) LRAt(step int) float64 { return c.lr().At(step) }
 
 // History records a training run.
 type History struct {
@@ -181,16 +167,6 @@ func (tr *trainer) useEMA() error {
 	return nil
 }
 
-// setLearningRate sets the optimizer's learning-rate variable.
-func (m *Model) setLearningRate(lr float64) error {
-	for v := range m.store.IterVariables() {
-		if v.Name() == optimizer.ParamLearningRate {
-			return v.SetValue(tensors.FromScalar(float32(lr)))
-		}
-	}
-	return nil
-}
-
 // Train trains the model on the images of set (mapped to [PixelLo, PixelHi]) with Adam.
 // Calling Train again continues from the current weights and optimizer state.
 func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error) {
@@ -225,7 +201,7 @@ func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error
 	start := time.Now()
 	for step := range cfg.Steps {
 		lr := cfg.LRAt(step)
-		if err := m.setLearningRate(lr); err != nil {
+		if err := lrschedule.Set(m.store, lr); err != nil {
 			return nil, err
 		}
 		clean, labels := b.next(cfg.BatchSize)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/conv"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/preset"
@@ -224,19 +225,14 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 		}
 	}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0xe7a1))
+	lrs := lrschedule.Schedule{Kind: lrschedule.Cosine, LR: cfg.LR, FinalFraction: 0.05, Steps: cfg.Steps}
 	h = &History{}
 	start := time.Now()
 	var perm []int
 	pos := 0
 	for step := range cfg.Steps {
-		frac := float64(step) / float64(max(1, cfg.Steps-1))
-		lr := cfg.LR * (0.05 + 0.95*0.5*(1+math.Cos(math.Pi*frac)))
-		for v := range ev.store.IterVariables() {
-			if v.Name() == optimizer.ParamLearningRate {
-				if err := v.SetValue(tensors.FromScalar(float32(lr))); err != nil {
-					return nil, err
-				}
-			}
+		if err := lrschedule.Set(ev.store, lrs.At(step)); err != nil {
+			return nil, err
 		}
 		x := make([]float32, 0, cfg.BatchSize*pixels)
 		y := make([]int32, 0, cfg.BatchSize)
