@@ -30,7 +30,12 @@ type SampleConfig struct {
 	Deterministic bool
 	// NoClip turns off the clipping of DDPM's predicted clean image to the pixel range.
 	NoClip bool
-	Seed   int64
+	// Sampler, if set, names the sampler of diffusion/sampling to use instead of the
+	// model's own (Flow: "euler"; DDPM: "ddim" with eta 1, or 0 when Deterministic): one of
+	// sampling.SamplerNames, e.g. "heun" for Flow, "ddpm" or "dpm++2m" for DDPM. "ddim"
+	// takes its eta from Deterministic.
+	Sampler string
+	Seed    int64
 	// BatchSize is the number of images per network call (default 250); the results do not
 	// depend on it.
 	BatchSize int
@@ -149,11 +154,12 @@ func checkFinite(x []float32) error {
 // "unconditional") are required by class-conditioned models and must be nil otherwise.
 // The images depend on the seed and each image's index, not on BatchSize.
 //
-// It runs the shared samplers of diffusion/sampling on SamplingModel: Flow models with
-// sampling.EulerODE on the grid tau = 0, 1/Steps, ..., 1; DDPM models with sampling.DDIM
-// (eta 1, which is the ancestral sampler with the posterior variance, or 0 when
-// Deterministic) on sampling.EvenGrid(T, Steps), x0 clipped to the pixel range unless NoClip;
-// guidance with sampling.ClassifierFree.
+// It runs the shared samplers of diffusion/sampling on SamplingModel: Flow models on the
+// grid tau = 0, 1/Steps, ..., 1 (sampling.EulerODE unless cfg.Sampler names another); DDPM
+// models on sampling.EvenGrid(T, Steps), x0 clipped to the pixel range unless NoClip
+// (sampling.DDIM with eta 1, which is the ancestral sampler with the posterior variance, or 0
+// when Deterministic, unless cfg.Sampler names another); guidance with
+// sampling.ClassifierFree.
 func (m *Model) Sample(n int, labels []int, cfg SampleConfig) (out *Samples, err error) {
 	defer savedmodel.RecoverError(&err, "imagediff.Sample")
 	if m.Objective == Denoise {
@@ -212,11 +218,18 @@ func (m *Model) Sample(n int, labels []int, cfg SampleConfig) (out *Samples, err
 			}
 			return nil
 		}}
+	eta := 1.0
+	if cfg.Deterministic {
+		eta = 0
+	}
+	name := cfg.Sampler
 	if m.Objective == Flow {
 		if o.Grid, err = sampling.UniformGrid(0, 1, cfg.Steps); err != nil {
 			return nil, err
 		}
-		out.Images, err = sampling.EulerODE(sm, o)
+		if name == "" {
+			name = "euler"
+		}
 	} else {
 		if o.Grid, err = sampling.EvenGrid(m.sched.T(), cfg.Steps); err != nil {
 			return nil, err
@@ -224,13 +237,15 @@ func (m *Model) Sample(n int, labels []int, cfg SampleConfig) (out *Samples, err
 		if !cfg.NoClip {
 			o.Clip = &sampling.Range{Lo: float64(m.PixelLo), Hi: float64(m.PixelHi)}
 		}
-		eta := 1.0
-		if cfg.Deterministic {
-			eta = 0
+		if name == "" {
+			name = "ddim"
 		}
-		out.Images, err = sampling.DDIM(sm, o, eta)
 	}
+	sampler, err := sampling.SamplerByName(name, eta)
 	if err != nil {
+		return nil, fmt.Errorf("imagediff: %w", err)
+	}
+	if out.Images, err = sampler(sm, o); err != nil {
 		return nil, fmt.Errorf("imagediff: %w", err)
 	}
 	return out, nil

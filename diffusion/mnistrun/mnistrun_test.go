@@ -3,12 +3,16 @@ package mnistrun
 import (
 	"bytes"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/imagediff"
 	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/tensorfile"
 )
 
 func TestPresetsValidate(t *testing.T) {
@@ -102,4 +106,41 @@ func TestTrainEnsureAndFigures(t *testing.T) {
 		t.Error("Load of a missing checkpoint succeeded")
 	}
 	decodePNG(t)(NoisingFigure(test, []int{0, 1}, []float64{0, 0.5, 1}, 1))
+}
+
+// WriteSamples writes the digits in [0, 1] as N x 28 x 28 and their labels, which read back.
+func TestWriteSamples(t *testing.T) {
+	s := &imagediff.Samples{N: 2, Images: make([]float32, 2*784), Labels: []int{3, -1}}
+	for i := range s.Images {
+		s.Images[i] = -1 + 2*float32(i%784)/783 // [-1, 1]
+	}
+	dir := t.TempDir()
+	paths, err := WriteSamples(dir, "digits", s, -1, 1, 28, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 2 {
+		t.Fatalf("wrote %v", paths)
+	}
+	x, shape, err := tensorfile.ReadNPY(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(shape, []int{2, 28, 28}) || x[0] != 0 || x[783] != 1 || math.Abs(float64(x[784+392])-392.0/783) > 1e-6 {
+		t.Errorf("images: shape %v, values %g %g %g", shape, x[0], x[783], x[784+392])
+	}
+	l, err := tensorfile.ReadNPYTensor(paths[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(l.Int64s, []int64{3, -1}) {
+		t.Errorf("labels %v", l.Int64s)
+	}
+	if _, err := WriteSamples(dir, "bad", &imagediff.Samples{N: 2, Images: make([]float32, 10)}, 0, 1, 28, 1); err == nil {
+		t.Error("WriteSamples accepted 10 values for 2 images")
+	}
+	s.Labels = nil
+	if paths, err := WriteSamples(dir, "nolabels", s, -1, 1, 28, 1); err != nil || len(paths) != 1 {
+		t.Errorf("unlabelled samples: %v, %v", paths, err)
+	}
 }

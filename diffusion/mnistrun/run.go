@@ -14,6 +14,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/imagediff"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+	"github.com/godiffusion/notebooks/diffusion/tensorfile"
 )
 
 // HistoryFile is the JSON file of a checkpoint directory with its training history.
@@ -192,4 +193,49 @@ func FirstPerClass(s *imagediff.Samples, perClass, k int) (*imagediff.Samples, e
 		}
 	}
 	return out, nil
+}
+
+// WriteSamples writes generated digits (in the model's pixel range [lo, hi]) into dir as
+// name.npy, an N x S x S float32 array in [0, 1] (S x S x 1 images; colour images keep their
+// channels as a last axis), and, when the samples have labels, name_labels.npy (N int64, -1
+// for unconditional). Each file is replaced atomically. It returns the paths written.
+func WriteSamples(dir, name string, s *imagediff.Samples, lo, hi float32, size, channels int) ([]string, error) {
+	per := size * size * channels
+	if s == nil || s.N < 1 || per < 1 || len(s.Images) != s.N*per {
+		return nil, fmt.Errorf("mnistrun: WriteSamples: no samples of %dx%dx%d values", size, size, channels)
+	}
+	if s.Labels != nil && len(s.Labels) != s.N {
+		return nil, fmt.Errorf("mnistrun: WriteSamples: %d labels for %d samples", len(s.Labels), s.N)
+	}
+	if !(hi > lo) {
+		return nil, fmt.Errorf("mnistrun: WriteSamples: empty pixel range [%g, %g]", lo, hi)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	shape := []int{s.N, size, size}
+	if channels > 1 {
+		shape = append(shape, channels)
+	}
+	images := filepath.Join(dir, name+".npy")
+	if err := tensorfile.WriteNPY(images, ToUnit(s.Images, lo, hi), shape...); err != nil {
+		return nil, err
+	}
+	paths := []string{images}
+	if s.Labels != nil {
+		l := make([]int64, s.N)
+		for i, y := range s.Labels {
+			l[i] = int64(y)
+		}
+		t, err := tensorfile.NewInt64(l, s.N)
+		if err != nil {
+			return nil, err
+		}
+		labels := filepath.Join(dir, name+"_labels.npy")
+		if err := tensorfile.WriteNPYTensor(labels, t); err != nil {
+			return nil, err
+		}
+		paths = append(paths, labels)
+	}
+	return paths, nil
 }

@@ -2,13 +2,17 @@
 //
 //	go run ./diffusion/cmd/mnist train -task mnist_flow_class -preset cpu
 //	go run ./diffusion/cmd/mnist score -task mnist_flow_class -preset cpu
+//	go run ./diffusion/cmd/mnist sample -task mnist_ddpm -per-class 100 -sampler dpm++2m -sample-steps 20
 //	go run ./diffusion/cmd/mnist tasks -preset cpu
 //
 // train trains a task and saves it (with its loss history and snapshot figures) under
 // outputs/checkpoints/<task>; score draws PerClass digits of each class from a trained
 // generative task, writes a grid of them next to the checkpoint and prints the evaluator's
 // scores (accuracy w.r.t. the requested digit, per-digit confidence, FID at that n), training
-// the evaluator first if needed.
+// the evaluator first if needed. sample draws digits from a trained generative task (per-class
+// of each digit for class-conditioned tasks, 10*per-class otherwise) and writes them as data to
+// keep: <out>/<task>_samples.npy (N x 28 x 28 float32 in [0, 1]), <task>_samples_labels.npy
+// (N int64) and a PNG grid of the first ten of each digit.
 package main
 
 import (
@@ -17,14 +21,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/godiffusion/notebooks/diffusion/atomicfile"
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
+	"github.com/godiffusion/notebooks/diffusion/imagediff"
 	"github.com/godiffusion/notebooks/diffusion/mnistrun"
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
@@ -40,7 +47,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 || slices.Contains([]string{"-h", "--help", "help"}, args[0]) {
-		fmt.Fprintln(os.Stderr, "usage: mnist train|score|tasks [flags]; mnist <command> -h for the flags")
+		fmt.Fprintln(os.Stderr, "usage: mnist train|score|sample|tasks [flags]; mnist <command> -h for the flags")
 		return nil
 	}
 	cmd := args[0]
@@ -55,13 +62,28 @@ func run(args []string) error {
 	modulation := fs.String("modulation", "", "class conditioning of a class-conditioned UNet: scale or add (empty: the preset's)")
 	guidance := fs.Float64("guidance", 0, "classifier-free guidance scale when scoring (0: the preset's; 1: none)")
 	sampleSteps := fs.Int("sample-steps", 0, "sampling steps when scoring: Euler steps (flow) or visited time steps (DDPM); 0: the preset's")
-	perClass := fs.Int("per-class", 0, "digits per class to score (0: the preset's)")
+	perClass := fs.Int("per-class", 0, "digits per class to score or sample (0: the preset's)")
+	sampler := fs.String("sampler", "", fmt.Sprintf("sampler when scoring or sampling, one of %v (empty: the model's own: euler for flow, ddim with eta 1 for DDPM)", sampling.SamplerNames()))
+	outDir := fs.String("out", "", "directory of the sample files (empty: outputs/samples)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	p, err := preset.Parse(*presetName)
 	if err != nil {
 		return err
+	}
+	if *sampler != "" {
+		if _, err := sampling.SamplerByName(*sampler, 0); err != nil {
+			return fmt.Errorf("-sampler: %w", err)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"steps", float64(*steps)}, {"batch", float64(*batch)}, {"lr", *lr}, {"width", float64(*width)}, {"guidance", *guidance}, {"sample-steps", float64(*sampleSteps)}, {"per-class", float64(*perClass)}} {
+		if f.v < 0 {
+			return fmt.Errorf("-%s must be >= 0 (0: the preset's), got %g", f.name, f.v)
+		}
 	}
 	cfg, err := mnistrun.PresetConfig(p)
 	if err != nil {
@@ -134,7 +156,7 @@ func run(args []string) error {
 		fmt.Printf("trained %s: %d parameters, %d steps (%.2f epochs) in %s (%.0f ms/step), loss over the last %d steps %.4f; saved in %s\n",
 			task.Name, m.NumParameters(), n, h.Epochs, time.Duration(h.Seconds*float64(time.Second)).Round(time.Second), 1000*h.Seconds/float64(n), len(tail), avg/float64(len(tail)), dir)
 		return nil
-	case "score":
+	case "score", "sample":
 		if *guidance > 0 {
 			cfg.Guidance, cfg.DDPMGuidance = *guidance, *guidance
 		}
@@ -147,6 +169,9 @@ func run(args []string) error {
 		m, _, err := mnistrun.Load(b, dir)
 		if err != nil {
 			return err
+		}
+		if cmd == "sample" {
+			return sampleDigits(m, cfg, task.Name, *sampler, *outDir)
 		}
 		if m.Net.NumClasses == 0 {
 			return fmt.Errorf("task %s is not class-conditioned: nothing to score", task.Name)
@@ -163,6 +188,7 @@ func run(args []string) error {
 			fmt.Println("trained the evaluator:", ev)
 		}
 		sc := mnistrun.SamplerFor(cfg, m)
+		sc.Sampler = *sampler
 		start := time.Now()
 		s, err := m.Sample(10*cfg.PerClass, mnistrun.ClassLabels(cfg.PerClass), sc)
 		if err != nil {
@@ -189,5 +215,61 @@ func run(args []string) error {
 		fmt.Printf("%s: %d digits, guidance %g, %d sampling steps, sampled in %s; grid %s\n%s\n", task.Name, s.N, sc.Guidance, sc.Steps, took.Round(time.Second), gridFile, rep.Markdown())
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want train, score or tasks)", cmd)
+	return fmt.Errorf("unknown command %q (want train, score, sample or tasks)", cmd)
+}
+
+// sampleDigits draws cfg.PerClass digits of each class (10*PerClass for unconditional models)
+// from m and writes them as .npy files and a PNG grid into outDir (default outputs/samples).
+func sampleDigits(m *imagediff.Model, cfg mnistrun.Config, name, sampler, outDir string) error {
+	if m.Objective == imagediff.Denoise {
+		return fmt.Errorf("task %s is a one-step denoiser: it does not sample (pick a flow or DDPM task)", name)
+	}
+	if outDir == "" {
+		var err error
+		if outDir, err = workdir.Sub("samples"); err != nil {
+			return err
+		}
+	}
+	sc := mnistrun.SamplerFor(cfg, m)
+	sc.Sampler = sampler
+	var labels []int
+	if m.Net.NumClasses > 0 {
+		labels = mnistrun.ClassLabels(cfg.PerClass)
+	}
+	start := time.Now()
+	s, err := m.Sample(10*cfg.PerClass, labels, sc)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	base := name + "_samples"
+	paths, err := mnistrun.WriteSamples(outDir, base, s, m.PixelLo, m.PixelHi, m.Net.ImageSize, m.Net.Channels)
+	if err != nil {
+		return err
+	}
+	shown := min(cfg.PerClass, 10)
+	grid := s
+	perRow := 0
+	if labels != nil {
+		if grid, err = mnistrun.FirstPerClass(s, cfg.PerClass, shown); err != nil {
+			return err
+		}
+		perRow = shown
+	} else if s.N > 100 {
+		grid = &imagediff.Samples{N: 100, Images: s.Images[:100*len(s.Images)/s.N]}
+	}
+	samplerName := sampler
+	if samplerName == "" {
+		samplerName = "default"
+	}
+	png, err := mnistrun.SampleGrid(grid, m.PixelLo, m.PixelHi, perRow, fmt.Sprintf("%s, %s sampler, guidance %g, %d steps", name, samplerName, sc.Guidance, sc.Steps))
+	if err != nil {
+		return err
+	}
+	gridFile := filepath.Join(outDir, base+".png")
+	if err := atomicfile.Write(gridFile, png); err != nil {
+		return err
+	}
+	fmt.Printf("%s: %d digits (%s sampler, guidance %g, %d steps, seed %d) in %s: %s, %s\n", name, s.N, samplerName, sc.Guidance, sc.Steps, sc.Seed, took.Round(time.Millisecond), strings.Join(paths, ", "), gridFile)
+	return nil
 }

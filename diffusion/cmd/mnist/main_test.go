@@ -1,0 +1,50 @@
+package main
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/godiffusion/notebooks/diffusion/tensorfile"
+	"github.com/godiffusion/notebooks/diffusion/workdir"
+)
+
+// sample writes the digits of a trained task as .npy files and a grid; bad flags are errors.
+func TestSampleCommand(t *testing.T) {
+	t.Setenv(workdir.EnvVar, t.TempDir())
+	if err := run([]string{"train", "-task", "mnist_ddpm", "-preset", "smoke"}); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := run([]string{"sample", "-task", "mnist_ddpm", "-preset", "smoke", "-per-class", "2", "-sampler", "dpm++2m", "-sample-steps", "4", "-out", out}); err != nil {
+		t.Fatal(err)
+	}
+	x, shape, err := tensorfile.ReadNPY(filepath.Join(out, "mnist_ddpm_samples.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(shape, []int{20, 28, 28}) || slices.Max(x) > 1 || slices.Min(x) < 0 {
+		t.Errorf("samples: shape %v, range [%g, %g]", shape, slices.Min(x), slices.Max(x))
+	}
+	l, err := tensorfile.ReadNPYTensor(filepath.Join(out, "mnist_ddpm_samples_labels.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Int64s) != 20 || l.Int64s[0] != 0 || l.Int64s[19] != 9 {
+		t.Errorf("labels %v", l.Int64s)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sample", "-task", "mnist_ddpm", "-preset", "smoke", "-sampler", "bogus"}, "-sampler"},
+		{[]string{"sample", "-task", "mnist_ddpm", "-preset", "smoke", "-per-class", "-1"}, "-per-class"},
+		{[]string{"sample", "-task", "mnist_flow_time", "-preset", "smoke"}, "no trained model"},
+		{[]string{"sample", "-task", "nope", "-preset", "smoke"}, "unknown -task"},
+	} {
+		if err := run(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error with %q", c.args, err, c.want)
+		}
+	}
+}
