@@ -123,3 +123,18 @@ func TestRunPassesHealthyNotebook(t *testing.T) {
 		t.Errorf("Cells = %d, want 3", res.Cells)
 	}
 }
+
+// The cell table lists the slow cells with what they do, and sums up the fast ones.
+func TestWriteCellTable(t *testing.T) {
+	slow := &Cell{Source: "var flagX = flag.Int(\"x\", 0, \"\")\n\n%%\n// trains\nm := train(b, cfg)\n"}
+	if got := describeCell(slow); got != "m := train(b, cfg)" {
+		t.Errorf("describeCell = %q", got)
+	}
+	r := &Result{Notebook: "nb/04_x.ipynb", Times: []CellTime{{1, "import (", 300 * time.Millisecond}, {3, "m := train(b, cfg)", 95 * time.Second}, {5, "show()", 200 * time.Millisecond}}}
+	var b strings.Builder
+	WriteCellTable(&b, []*Result{r}, time.Second)
+	out := b.String()
+	if !strings.Contains(out, "#3       1m35s  m := train(b, cfg)") || !strings.Contains(out, "2 cells") || !strings.Contains(out, "500ms") {
+		t.Errorf("table:\n%s", out)
+	}
+}

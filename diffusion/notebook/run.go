@@ -41,8 +41,16 @@ type Result struct {
 	Cells    int           // code cells
 	Slowest  time.Duration // the slowest cell
 	SlowCell int           // its 1-based index
+	Times    []CellTime    // every code cell's time, in order
 	Problems []Problem     // failures found by Check
 	Err      error         // nbconvert itself failed (no executed notebook, timeout, ...)
+}
+
+// CellTime is the execution time of one code cell.
+type CellTime struct {
+	Cell     int    // 1-based index among all cells
+	Line     string // the first line of its source that is not blank, a comment or a flag
+	Duration time.Duration
 }
 
 // OK reports whether the notebook ran without any failure.
@@ -123,6 +131,7 @@ func Run(ctx context.Context, path string, opts Options) (*Result, error) {
 			continue
 		}
 		res.Cells++
+		res.Times = append(res.Times, CellTime{Cell: i + 1, Line: describeCell(c), Duration: c.Duration()})
 		if d := c.Duration(); d > res.Slowest {
 			res.Slowest, res.SlowCell = d, i+1
 		}
@@ -171,4 +180,51 @@ func WriteTable(w io.Writer, results []*Result) {
 			fmt.Fprintf(w, "%s: %s\n", filepath.Base(r.Notebook), p)
 		}
 	}
+}
+
+// describeCell returns the first line of a cell's source that says what it does: not blank,
+// not a comment, not a flag declaration or GoNB's "%%" (cut to 60 characters).
+func describeCell(c *Cell) string {
+	first := ""
+	for _, l := range strings.Split(string(c.Source), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if first == "" {
+			first = l
+		}
+		if l == "%%" || strings.HasPrefix(l, "//") || strings.HasPrefix(l, "var ") || strings.HasPrefix(l, "flag") || strings.Contains(l, "= flag.") || l == "(" || l == ")" {
+			continue
+		}
+		first = l
+		break
+	}
+	if r := []rune(first); len(r) > 60 {
+		first = string(r[:57]) + "..."
+	}
+	return first
+}
+
+// WriteCellTable prints every code cell that took at least min, per notebook: index, time
+// and what the cell does; then the number and total time of the faster cells.
+func WriteCellTable(w io.Writer, results []*Result, min time.Duration) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "notebook\tcell\ttime\tsource")
+	for _, r := range results {
+		var fast int
+		var fastTime time.Duration
+		for _, c := range r.Times {
+			if c.Duration < min {
+				fast++
+				fastTime += c.Duration
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t#%d\t%s\t%s\n", filepath.Base(r.Notebook), c.Cell, c.Duration.Round(100*time.Millisecond), c.Line)
+		}
+		if fast > 0 {
+			fmt.Fprintf(tw, "%s\t%d cells\t%s\t(each under %s)\n", filepath.Base(r.Notebook), fast, fastTime.Round(100*time.Millisecond), min)
+		}
+	}
+	tw.Flush()
 }

@@ -67,6 +67,8 @@ func run(presetName, outDir, kernel, python string, timeout time.Duration, paths
 	}
 	fmt.Println()
 	notebook.WriteTable(os.Stdout, results)
+	fmt.Println()
+	notebook.WriteCellTable(os.Stdout, results, time.Second)
 	if failed > 0 {
 		return fmt.Errorf("%d of %d notebooks failed", failed, len(paths))
 	}

@@ -97,6 +97,8 @@ func run(presetName, outDir, kernel string, skipRun bool, timeout time.Duration,
 	if !skipRun {
 		fmt.Println()
 		notebook.WriteTable(os.Stdout, results)
+		fmt.Println()
+		notebook.WriteCellTable(os.Stdout, results, time.Second)
 	}
 
 	// 2. One PDF per notebook, after a cover page.
