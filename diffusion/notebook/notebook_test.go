@@ -126,7 +126,7 @@ func TestRunPassesHealthyNotebook(t *testing.T) {
 
 // The cell table lists the slow cells with what they do, and sums up the fast ones.
 func TestWriteCellTable(t *testing.T) {
-	slow := &Cell{Source: "var flagX = flag.Int(\"x\", 0, \"\")\n\n%%\n// trains\nm := train(b, cfg)\n"}
+	slow := &Cell{Source: "var flagX = flag.Int(\"x\", 0, \"\")\n\n%%\n// trains\ns := setup()\nm := train(b, cfg)\n"}
 	if got := describeCell(slow); got != "m := train(b, cfg)" {
 		t.Errorf("describeCell = %q", got)
 	}

@@ -194,7 +194,8 @@ func describeCell(c *Cell) string {
 		if first == "" {
 			first = l
 		}
-		if l == "%%" || strings.HasPrefix(l, "//") || strings.HasPrefix(l, "var ") || strings.HasPrefix(l, "flag") || strings.Contains(l, "= flag.") || l == "(" || l == ")" {
+		if l == "%%" || strings.HasPrefix(l, "//") || strings.HasPrefix(l, "var ") || strings.HasPrefix(l, "flag") || strings.Contains(l, "= flag.") || l == "(" || l == ")" ||
+			strings.HasSuffix(l, ":= setup()") || strings.HasSuffix(l, ":= config()") || strings.HasPrefix(l, "if *flag") || strings.HasPrefix(l, "func ") || l == "}" || strings.HasPrefix(l, "return ") || strings.HasPrefix(l, "cfg.") {
 			continue
 		}
 		first = l

@@ -189,30 +189,15 @@ func run(args []string) error {
 		}
 		sc := mnistrun.SamplerFor(cfg, m)
 		sc.Sampler = *sampler
-		start := time.Now()
-		s, err := m.Sample(10*cfg.PerClass, mnistrun.ClassLabels(cfg.PerClass), sc)
-		if err != nil {
-			return err
-		}
-		took := time.Since(start)
-		shown := min(cfg.PerClass, 10)
-		first, err := mnistrun.FirstPerClass(s, cfg.PerClass, shown)
-		if err != nil {
-			return err
-		}
-		png, err := mnistrun.SampleGrid(first, m.PixelLo, m.PixelHi, shown, fmt.Sprintf("%s, guidance %g, %d steps", task.Name, sc.Guidance, sc.Steps))
+		r, err := mnistrun.SampleAndScore(ev, m, sc, cfg.PerClass, 10, fmt.Sprintf("%s, guidance %g, %d steps", task.Name, sc.Guidance, sc.Steps))
 		if err != nil {
 			return err
 		}
 		gridFile := filepath.Join(dir, fmt.Sprintf("samples_g%g_s%d.png", sc.Guidance, sc.Steps))
-		if err := atomicfile.Write(gridFile, png); err != nil {
+		if err := atomicfile.Write(gridFile, r.Grid); err != nil {
 			return err
 		}
-		rep, err := mnistrun.Score(ev, s, m.PixelLo, m.PixelHi)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("%s: %d digits, guidance %g, %d sampling steps, sampled in %s; grid %s\n%s\n", task.Name, s.N, sc.Guidance, sc.Steps, took.Round(time.Second), gridFile, rep.Markdown())
+		fmt.Printf("%s: %d digits, guidance %g, %d sampling steps, sampled in %s; grid %s\n%s\n", task.Name, r.Samples.N, sc.Guidance, sc.Steps, r.Took.Round(time.Second), gridFile, r.Report.Markdown())
 		return nil
 	}
 	return fmt.Errorf("unknown command %q (want train, score, sample or tasks)", cmd)
