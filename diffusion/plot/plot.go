@@ -151,6 +151,12 @@ func equalize(p *plot.Plot, opts Options) {
 
 func render(p *plot.Plot, opts Options) ([]byte, error) {
 	w, h := opts.size()
+	return PNG(p, w, h)
+}
+
+// PNG renders a gonum plot of w x h as PNG bytes (for figures built with gonum/plot
+// directly).
+func PNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
 	wt, err := p.WriterTo(w, h, "png")
 	if err != nil {
 		return nil, fmt.Errorf("plot: %w", err)

@@ -41,15 +41,11 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 }
 
 func renderPNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
-	wt, err := p.WriterTo(w, h, "png")
+	png, err := dplot.PNG(p, w, h)
 	if err != nil {
 		return nil, fmt.Errorf("trueskill: figure: %w", err)
 	}
-	var buf bytes.Buffer
-	if _, err := wt.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("trueskill: figure: %w", err)
-	}
-	return buf.Bytes(), nil
+	return png, nil
 }
 
 // renderRow draws plots side by side, each w x h, and returns the PNG.
