@@ -190,6 +190,29 @@ func run(n, recordEvery int, labels []int, o *sampling.Options, sample func() ([
 	return out, nil
 }
 
+// SampleWith draws n points with any sampler of diffusion/sampling (e.g. from
+// sampling.SamplerByName: "dpm++2m", "heun", "ddim", ...) on steps evenly spaced time steps
+// (sampling.EvenGrid(T, steps)); speed shards the network calls.
+func (d *Denoiser) SampleWith(sampler sampling.Sampler, n, steps int, seed int64, speed Speed) (out *Samples, err error) {
+	defer recoverError(&err, "ddpm.Denoiser.SampleWith")
+	if sampler == nil {
+		return nil, fmt.Errorf("ddpm.SampleWith: nil sampler")
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("ddpm.SampleWith: n must be >= 1, got %d", n)
+	}
+	grid, err := sampling.EvenGrid(d.Schedule.T(), steps)
+	if err != nil {
+		return nil, err
+	}
+	m, err := d.shardedModel(speed.Workers)
+	if err != nil {
+		return nil, err
+	}
+	o := sampling.Options{N: n, Dim: d.Net.DataDim, Process: d.Process(), Grid: grid, Seed: seed}
+	return run(n, 0, nil, &o, func() ([]float32, error) { return sampler(m, o) })
+}
+
 // SampleGuided draws perLabel points for each of labels with classifier guidance of the given
 // scale (the assignment uses 1), using DDIM with cfg.Steps steps (0: all T steps, the
 // assignment's deterministic guided sampler). cfg.Classifier, Labels and GuidanceScale are

@@ -22,8 +22,10 @@ type Options struct {
 	XLabel, YLabel string
 	Width, Height  vg.Length // default 16 cm x 10 cm
 	LogY           bool      // logarithmic y axis (non-positive values are dropped)
+	LogX           bool      // logarithmic x axis (non-positive values are dropped)
 	EqualAxes      bool      // same scale on both axes (for point clouds)
-	// Fixed axis ranges; used when Min < Max.
+	// Fixed axis ranges, used when Min < Max: Lines clips the curves to them; scatter plots
+	// start from them and widen to points outside.
 	XMin, XMax, YMin, YMax float64
 }
 
@@ -63,14 +65,19 @@ func Lines(opts Options, curves ...Curve) ([]byte, error) {
 	} else {
 		p.Y.Tick.Marker = preciseTicks{}
 	}
-	p.X.Tick.Marker = preciseTicks{}
+	if opts.LogX {
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = logTicks{}
+	} else {
+		p.X.Tick.Marker = preciseTicks{}
+	}
 	for i, c := range curves {
 		if len(c.X) != len(c.Y) {
 			return nil, fmt.Errorf("plot.Lines: curve %q has %d x and %d y values", c.Name, len(c.X), len(c.Y))
 		}
 		xys := make(plotter.XYs, 0, len(c.X))
 		for j := range c.X {
-			if isFinite(c.X[j]) && isFinite(c.Y[j]) && (!opts.LogY || c.Y[j] > 0) {
+			if isFinite(c.X[j]) && isFinite(c.Y[j]) && (!opts.LogY || c.Y[j] > 0) && (!opts.LogX || c.X[j] > 0) {
 				xys = append(xys, plotter.XY{X: c.X[j], Y: c.Y[j]})
 			}
 		}
@@ -89,7 +96,18 @@ func Lines(opts Options, curves ...Curve) ([]byte, error) {
 		}
 	}
 	p.Add(plotter.NewGrid())
+	fixRanges(p, opts) // after p.Add, which widens the axes to the data
 	return render(p, opts)
+}
+
+// fixRanges applies the fixed axis ranges of opts (lines outside them are clipped).
+func fixRanges(p *plot.Plot, opts Options) {
+	if opts.XMin < opts.XMax {
+		p.X.Min, p.X.Max = opts.XMin, opts.XMax
+	}
+	if opts.YMin < opts.YMax {
+		p.Y.Min, p.Y.Max = opts.YMin, opts.YMax
+	}
 }
 
 // Points is one named group of 2-D points of a scatter plot.
@@ -123,12 +141,7 @@ func newPlot(opts Options) *plot.Plot {
 	p.X.Label.Text = opts.XLabel
 	p.Y.Label.Text = opts.YLabel
 	p.Legend.Top = true
-	if opts.XMin < opts.XMax {
-		p.X.Min, p.X.Max = opts.XMin, opts.XMax
-	}
-	if opts.YMin < opts.YMax {
-		p.Y.Min, p.Y.Max = opts.YMin, opts.YMax
-	}
+	fixRanges(p, opts)
 	return p
 }
 
@@ -220,6 +233,24 @@ func (preciseTicks) Ticks(lo, hi float64) []plot.Tick {
 		return ticks
 	}
 	decimals := max(0, int(math.Ceil(-math.Log10(step)-1e-9)))
+	// Enough decimals for every labelled value: gonum's ticks can be offset from round
+	// numbers (2.25, 3.25, 4.25 with step 1), which 0 decimals would mislabel as 2, 3, 4.
+	for ; decimals < 12; decimals++ {
+		exact := true
+		for _, t := range ticks {
+			if t.Label == "" {
+				continue
+			}
+			r, _ := strconv.ParseFloat(strconv.FormatFloat(t.Value, 'f', decimals, 64), 64)
+			if math.Abs(r-t.Value) > 1e-9*math.Max(step, math.Abs(t.Value)) {
+				exact = false
+				break
+			}
+		}
+		if exact {
+			break
+		}
+	}
 	for i := range ticks {
 		if ticks[i].Label != "" {
 			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', decimals, 64)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"image/png"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -126,5 +128,21 @@ func TestPreciseTicksAreDistinct(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Fatalf("only %d labels on [2.14, 2.23]", len(seen))
+	}
+}
+
+// Every label is its tick's value: gonum's ticks on [2.144, 4.4] are 2.25, 3.25, 4.25, which
+// were once labelled 2, 3, 4 (the curves looked 0.25 lower than they were).
+func TestPreciseTicksLabelTheirValues(t *testing.T) {
+	for _, r := range [][2]float64{{2.144, 4.4}, {1, 1875}, {2.14, 2.23}, {0.013, 0.97}, {-3.3, 12.7}} {
+		for _, tk := range (preciseTicks{}).Ticks(r[0], r[1]) {
+			if tk.Label == "" {
+				continue
+			}
+			v, err := strconv.ParseFloat(tk.Label, 64)
+			if err != nil || math.Abs(v-tk.Value) > 1e-9*math.Max(1, math.Abs(tk.Value)) {
+				t.Errorf("ticks on %v: label %q at value %g", r, tk.Label, tk.Value)
+			}
+		}
 	}
 }

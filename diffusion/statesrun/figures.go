@@ -132,24 +132,57 @@ func FramesFigure(s *ddpm.Samples, T int) ([]byte, error) {
 
 // StepsFigure plots NLL against the number of sampler steps.
 func StepsFigure(scores []StepScore, dataNLL float64) ([]byte, error) {
-	var x, y []float64
-	var ax, ay []float64
-	for _, s := range scores {
-		if s.Sampler == "ddim" {
-			x, y = append(x, float64(s.Steps)), append(y, s.Report.NLL)
-		} else {
-			ax, ay = append(ax, float64(s.Steps)), append(ay, s.Report.NLL)
+	// One curve per sampler; the last score of the reference sampler (ancestral DDPM at all T
+	// steps) is drawn as a horizontal line.
+	var names []string
+	xs, ys := map[string][]float64{}, map[string][]float64{}
+	if len(scores) == 0 {
+		return nil, fmt.Errorf("statesrun: no scores to plot")
+	}
+	ref := scores[len(scores)-1]
+	lo, hi := math.Inf(1), float64(ref.Steps)
+	for _, s := range scores[:len(scores)-1] {
+		if _, ok := xs[s.Sampler]; !ok {
+			names = append(names, s.Sampler)
 		}
+		xs[s.Sampler], ys[s.Sampler] = append(xs[s.Sampler], float64(s.Steps)), append(ys[s.Sampler], s.Report.NLL)
+		lo, hi = math.Min(lo, float64(s.Steps)), math.Max(hi, float64(s.Steps))
 	}
-	if len(x) == 0 {
-		return nil, fmt.Errorf("statesrun: no DDIM scores to plot")
+	if len(names) == 0 {
+		return nil, fmt.Errorf("statesrun: only the reference sampler to plot")
 	}
-	curves := []plot.Curve{{Name: "DDIM", X: x, Y: y}}
-	if len(ax) > 0 {
-		curves = append(curves, plot.Curve{Name: "ancestral DDPM", X: []float64{x[0], ax[0]}, Y: []float64{ay[0], ay[0]}})
+	var curves []plot.Curve
+	for _, n := range names {
+		curves = append(curves, plot.Curve{Name: samplerLabel(n), X: xs[n], Y: ys[n]})
 	}
-	curves = append(curves, plot.Curve{Name: "real data", X: []float64{x[0], math.Max(x[len(x)-1], float64(schedule.DefaultConfig().T))}, Y: []float64{dataNLL, dataNLL}})
-	return plot.Lines(plot.Options{Title: "Sample NLL vs number of sampling steps", XLabel: "steps", YLabel: "NLL (nats)"}, curves...)
+	curves = append(curves,
+		plot.Curve{Name: fmt.Sprintf("ancestral DDPM, %d steps", ref.Steps), X: []float64{lo, hi}, Y: []float64{ref.Report.NLL, ref.Report.NLL}},
+		plot.Curve{Name: "real data", X: []float64{lo, hi}, Y: []float64{dataNLL, dataNLL}})
+	// The y range shows the differences near the data's NLL; the few-step values far above
+	// it leave the top of the figure (they are in the table).
+	ymin := dataNLL
+	for _, s := range scores {
+		ymin = math.Min(ymin, s.Report.NLL)
+	}
+	return plot.Lines(plot.Options{Title: "Sample NLL vs number of sampling steps", XLabel: "steps (log scale)", YLabel: "NLL (nats)", LogX: true,
+		YMin: ymin - 0.02, YMax: dataNLL + 0.4}, curves...)
+}
+
+// samplerLabel is the legend name of a sampler of sampling.SamplerNames.
+func samplerLabel(name string) string {
+	switch name {
+	case "ddim":
+		return "DDIM"
+	case "ddpm":
+		return "ancestral DDPM (strided)"
+	case "dpm++2m":
+		return "DPM-Solver++(2M)"
+	case "heun":
+		return "Heun (PF-ODE)"
+	case "euler":
+		return "Euler (PF-ODE)"
+	}
+	return name
 }
 
 // RegionsFigure is the classifier's prediction map at time step t (0-based): decision

@@ -7,41 +7,60 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/data/states"
 	"github.com/godiffusion/notebooks/diffusion/ddpm"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
+	"github.com/godiffusion/notebooks/diffusion/sampling"
 )
 
-// StepScore is the score of samples drawn with a given number of sampler steps.
+// StepScore is the score of samples drawn with a given sampler and number of steps.
 type StepScore struct {
-	Sampler  string // "ddpm" (ancestral) or "ddim"
+	Sampler  string // a name of sampling.SamplerNames ("ddpm": ancestral; "ddim": eta 0)
 	Steps    int
 	Report   metrics.Report
 	Duration time.Duration
 }
 
 // ScoreSteps draws n points with DDIM at each number of steps in ddimSteps and with
-// ancestral DDPM (all T steps) and scores each set against the data. speed holds the
-// sampler's speed settings (DDIM results do not depend on them).
+// ancestral DDPM (all T steps) and scores each set against the data (ScoreSamplers with
+// DDIM only).
 func ScoreSteps(d *ddpm.Denoiser, data *Data, ddimSteps []int, n int, speed ddpm.Speed, seed int64) ([]StepScore, error) {
+	return ScoreSamplers(d, data, []string{"ddim"}, ddimSteps, n, speed, seed)
+}
+
+// ScoreSamplers draws n points with each named sampler of diffusion/sampling (see
+// sampling.SamplerNames; "ddim" with eta 0) at each number of steps (evenly spaced time
+// steps), and with the ancestral DDPM sampler at all T steps as the reference, and scores
+// each set against the data. speed shards the network calls (no result depends on it).
+func ScoreSamplers(d *ddpm.Denoiser, data *Data, samplers []string, steps []int, n int, speed ddpm.Speed, seed int64) ([]StepScore, error) {
 	var out []StepScore
-	for _, s := range ddimSteps {
-		smp, err := d.SampleDDIM(n, ddpm.DDIMConfig{Steps: s, Seed: seed, Speed: speed})
-		if err != nil {
-			return nil, err
-		}
+	score := func(name string, s int, smp *ddpm.Samples) error {
 		rep, err := data.Reference.Evaluate(Points(smp.Points))
 		if err != nil {
+			return err
+		}
+		out = append(out, StepScore{Sampler: name, Steps: s, Report: rep, Duration: smp.Duration})
+		return nil
+	}
+	for _, name := range samplers {
+		sampler, err := sampling.SamplerByName(name, 0)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, StepScore{Sampler: "ddim", Steps: s, Report: rep, Duration: smp.Duration})
+		for _, s := range steps {
+			smp, err := d.SampleWith(sampler, n, s, seed, speed)
+			if err != nil {
+				return nil, fmt.Errorf("statesrun: %s, %d steps: %w", name, s, err)
+			}
+			if err := score(name, s, smp); err != nil {
+				return nil, err
+			}
+		}
 	}
 	smp, err := d.Sample(n, ddpm.SampleConfig{Seed: seed, Speed: speed})
 	if err != nil {
 		return nil, err
 	}
-	rep, err := data.Reference.Evaluate(Points(smp.Points))
-	if err != nil {
+	if err := score("ddpm", d.Schedule.T(), smp); err != nil {
 		return nil, err
 	}
-	out = append(out, StepScore{Sampler: "ddpm", Steps: d.Schedule.T(), Report: rep, Duration: smp.Duration})
 	return out, nil
 }
 
