@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
@@ -95,6 +96,20 @@ func TestTrainEnsureAndFigures(t *testing.T) {
 		}
 		if w, _ := decodePNG(t)(SampleGrid(s, m.PixelLo, m.PixelHi, 2, "samples")); w < 10*28 {
 			t.Errorf("%s: sample grid only %d pixels wide", task.Name, w)
+		}
+		if task.Model.Objective == imagediff.DDPM {
+			ev, _, err := Evaluator(b, filepath.Join(root, "evaluator"), preset.Smoke)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scores, err := ScoreSamplers(ev, m, SamplerFor(cfg, m), []string{"ddim", "dpm++2m"}, []int{2, 3}, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := SamplersMarkdown(scores)
+			if len(scores) != 4 || scores[3].Sampler != "dpm++2m" || scores[3].Steps != 3 || scores[3].Report.N != 20 || strings.Count(md, "\n") != 6 {
+				t.Errorf("sampler scores %+v\n%s", scores, md)
+			}
 		}
 	}
 	changed := cfg.Denoiser

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -168,4 +169,41 @@ func ScoreCell(ev *mnisteval.Evaluator, m *imagediff.Model, sc imagediff.SampleC
 	fmt.Printf("%s: %d digits in %s (%d steps, guidance %g)\n", title, r.Samples.N, r.Took.Round(time.Second), sc.Steps, sc.Guidance)
 	cell.Markdown(r.Report.Markdown())
 	return r.Report, nil
+}
+
+// SamplerScore is the evaluator's verdict on digits drawn with one sampler and number of steps.
+type SamplerScore struct {
+	Sampler string // a name of sampling.SamplerNames
+	Steps   int
+	Report  *mnisteval.Report
+	Took    time.Duration
+}
+
+// ScoreSamplers draws perClass digits of each class from m with each named sampler of
+// diffusion/sampling at each number of steps (sc's guidance and seed) and scores them.
+func ScoreSamplers(ev *mnisteval.Evaluator, m *imagediff.Model, sc imagediff.SampleConfig, samplers []string, steps []int, perClass int) ([]SamplerScore, error) {
+	var out []SamplerScore
+	for _, name := range samplers {
+		for _, s := range steps {
+			c := sc
+			c.Sampler, c.Steps = name, s
+			r, err := SampleAndScore(ev, m, c, perClass, 1, "")
+			if err != nil {
+				return nil, fmt.Errorf("mnistrun: %s, %d steps: %w", name, s, err)
+			}
+			out = append(out, SamplerScore{Sampler: name, Steps: s, Report: r.Report, Took: r.Took})
+		}
+	}
+	return out, nil
+}
+
+// SamplersMarkdown is the table of ScoreSamplers: sampler, steps, accuracy, mean confidence,
+// FID and sampling time.
+func SamplersMarkdown(scores []SamplerScore) string {
+	var b strings.Builder
+	b.WriteString("| sampler | steps | digits | accuracy | mean confidence | FID | time |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range scores {
+		fmt.Fprintf(&b, "| %s | %d | %d | %.3f | %.3f | %.2f | %s |\n", s.Sampler, s.Steps, s.Report.N, s.Report.Accuracy, s.Report.MeanConfidence, s.Report.FID, s.Took.Round(100*time.Millisecond))
+	}
+	return b.String()
 }
