@@ -12,7 +12,6 @@ package ddpm
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -284,20 +283,6 @@ func labelsTensor(labels []int, numClasses int) (*tensors.Tensor, error) {
 		out[i] = int32(v)
 	}
 	return tensors.FromFlatDataAndDimensions(out, len(out)), nil
-}
-
-// normals returns n standard normal float32 values from rng.
-func normals(rng *rand.Rand, n int) []float32 {
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = float32(rng.NormFloat64())
-	}
-	return out
-}
-
-// newRand returns a deterministic generator for seed.
-func newRand(seed int64) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
 }
 
 // scalarShape is a float32 scalar shape.

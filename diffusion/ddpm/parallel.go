@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 
+	"github.com/godiffusion/notebooks/diffusion/seeded"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -204,7 +205,7 @@ type batcher struct {
 }
 
 func newBatcher(points []float32, labels []int, dim, T int, seed int64) *batcher {
-	return &batcher{rng: newRand(seed), points: points, labels: labels, n: len(points) / dim, dim: dim, T: T}
+	return &batcher{rng: seeded.New(seed), points: points, labels: labels, n: len(points) / dim, dim: dim, T: T}
 }
 
 // drawT draws one time step in [0, T): uniformly, or skewed to small t (see TrainConfig.TimeSkew).
@@ -233,7 +234,7 @@ func (b *batcher) shards(size, workers int) [][]any {
 			y[i] = int32(b.labels[j])
 		}
 	}
-	noise := normals(b.rng, size*b.dim)
+	noise := seeded.Normals(b.rng, size*b.dim)
 	out := make([][]any, 0, workers)
 	lo := 0
 	for _, m := range shardSizes(size, workers) {

@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
+	"github.com/godiffusion/notebooks/diffusion/seeded"
 )
 
 // LRSchedule names a learning-rate schedule (see package lrschedule).
@@ -98,7 +99,7 @@ type History struct {
 
 // validationSet draws a fixed set of (x0, t, noise) from points.
 func validationSet(points []float32, dim, size, T int, seed int64) (x0 []float32, ts []int32, noise []float32, idx []int) {
-	rng := newRand(seed ^ 0x5eed)
+	rng := seeded.New(seed ^ 0x5eed)
 	n := len(points) / dim
 	x0 = make([]float32, 0, size*dim)
 	ts = make([]int32, size)
@@ -109,7 +110,7 @@ func validationSet(points []float32, dim, size, T int, seed int64) (x0 []float32
 		x0 = append(x0, points[j*dim:(j+1)*dim]...)
 		ts[i] = int32(rng.IntN(T))
 	}
-	noise = normals(rng, size*dim)
+	noise = seeded.Normals(rng, size*dim)
 	return
 }
 
@@ -331,7 +332,7 @@ func (c *Classifier) AccuracyByTime(points []float32, labels []int, numBuckets i
 	if err != nil {
 		return nil, err
 	}
-	rng := newRand(seed)
+	rng := seeded.New(seed)
 	x0 := tensors.FromFlatDataAndDimensions(points, n, dim)
 	for b := range numBuckets {
 		lo, hi := b*T/numBuckets, (b+1)*T/numBuckets
@@ -340,7 +341,7 @@ func (c *Classifier) AccuracyByTime(points []float32, labels []int, numBuckets i
 			ts[i] = int32(lo + rng.IntN(hi-lo))
 		}
 		acc, err := exec.Call(x0, tensors.FromFlatDataAndDimensions(ts, n),
-			tensors.FromFlatDataAndDimensions(normals(rng, n*dim), n, dim), yT)
+			tensors.FromFlatDataAndDimensions(seeded.Normals(rng, n*dim), n, dim), yT)
 		if err != nil {
 			return nil, err
 		}

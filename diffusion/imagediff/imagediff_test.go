@@ -14,6 +14,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
+	"github.com/godiffusion/notebooks/diffusion/seeded"
 )
 
 func testSet(t *testing.T, n int) *mnist.Set {
@@ -104,7 +105,7 @@ func TestDenoiserTrainsAndRoundTrips(t *testing.T) {
 	}
 	clean := set.Images[:64*784]
 	noisy := slices.Clone(clean)
-	rng := newRand(3)
+	rng := seeded.New(3)
 	for i := range noisy {
 		noisy[i] += 0.5 * float32(rng.NormFloat64())
 	}
@@ -172,7 +173,7 @@ func TestSamplingModelAndGuidance(t *testing.T) {
 		t.Errorf("a Flow model predicts %q", sm.Predicts())
 	}
 	const n = 4
-	x := normals(newRand(5), n*784)
+	x := seeded.Normals(seeded.New(5), n*784)
 	tau := []float64{0.1, 0.4, 0.7, 0.9}
 	uc, err := sm.Predict(x, tau, []int{3, 1, 4, 1})
 	if err != nil {

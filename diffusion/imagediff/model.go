@@ -18,7 +18,6 @@ package imagediff
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -251,9 +250,4 @@ func sameConfig(a, b Config) bool {
 	}
 	a.Schedule, b.Schedule = nil, nil
 	return a == b
-}
-
-// newRand returns a deterministic generator for seed.
-func newRand(seed int64) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+	"github.com/godiffusion/notebooks/diffusion/seeded"
 )
 
 // SampleConfig configures sampling.
@@ -211,7 +212,7 @@ func (m *Model) Sample(n int, labels []int, cfg SampleConfig) (out *Samples, err
 	o := sampling.Options{N: n, Dim: per, Process: m.Process(), Cond: labels, Seed: cfg.Seed,
 		// Each image's noise comes from its own stream (as before the shared samplers), so the
 		// result depends on the seed and the image's index only.
-		Stream: func(i int) *rand.Rand { return newRand(cfg.Seed*1_000_003 + int64(i)) },
+		Stream: func(i int) *rand.Rand { return seeded.New(cfg.Seed*1_000_003 + int64(i)) },
 		Callback: func(s *sampling.Step) error {
 			if f, ok := record[s.Index]; ok {
 				out.Frames[f] = slices.Clone(s.X)

@@ -15,6 +15,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+	"github.com/godiffusion/notebooks/diffusion/seeded"
 )
 
 // LRSchedule names a learning-rate schedule (see package lrschedule).
@@ -194,7 +195,7 @@ func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error
 	for _, s := range cfg.Snapshots {
 		snap[s] = true
 	}
-	rng := newRand(cfg.Seed)
+	rng := seeded.New(cfg.Seed)
 	b := &batchDrawer{set: set, rng: rng, lo: m.PixelLo, hi: m.PixelHi}
 	s := m.Net.ImageSize
 	hist = &History{}
@@ -206,7 +207,7 @@ func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error
 		}
 		clean, labels := b.next(cfg.BatchSize)
 		bs := len(labels)
-		noise := normals(rng, len(clean))
+		noise := seeded.Normals(rng, len(clean))
 		coefs, tau := m.drawCoefficients(rng, bs)
 		decay := 0.0
 		if cfg.EMADecay > 0 {
@@ -314,15 +315,6 @@ func oneHot(labels []int, k int, rng *rand.Rand, pUncond float64) []float32 {
 			continue
 		}
 		out[i*k+y] = 1
-	}
-	return out
-}
-
-// normals returns n standard normal float32 values.
-func normals(rng *rand.Rand, n int) []float32 {
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = float32(rng.NormFloat64())
 	}
 	return out
 }
