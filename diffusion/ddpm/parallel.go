@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 
+	"github.com/godiffusion/notebooks/diffusion/ema"
 	"github.com/godiffusion/notebooks/diffusion/seeded"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -40,7 +41,7 @@ type stepper struct {
 	numMetrics  int
 	emaDecay    float64
 	weights     []*model.Variable // trainable variables, in the store's order
-	ema         []*model.Variable // their averages, when emaDecay > 0
+	avg         *ema.Averages     // their averages, when emaDecay > 0
 }
 
 func newStepper(backend compute.Backend, store *model.Store, opt optimizer.Interface, workers, numMetrics int, emaDecay float64, loss lossFunc) (*stepper, error) {
@@ -57,19 +58,12 @@ func newStepper(backend compute.Backend, store *model.Store, opt optimizer.Inter
 			s.weights = append(s.weights, v)
 		}
 	}
+	var err error
 	if emaDecay > 0 {
-		for _, v := range s.weights {
-			value, err := v.Value()
-			if err != nil {
-				return nil, err
-			}
-			if value, err = value.Clone(); err != nil {
-				return nil, err
-			}
-			s.ema = append(s.ema, store.VariableWithValue(model.JoinPath("/ema", v.Path()), value).SetTrainable(false))
+		if s.avg, err = ema.New(store, s.weights); err != nil {
+			return nil, err
 		}
 	}
-	var err error
 	s.grad, err = model.NewExec(backend, store, func(scope *model.Scope, inputs []*Node) []*Node {
 		// inputs[0] is 1 / (whole batch size), the rest the shard's inputs.
 		weight := inputs[0]
@@ -109,8 +103,8 @@ func newStepper(backend compute.Backend, store *model.Store, opt optimizer.Inter
 			}
 		}
 		applier.UpdateGraphWithGradients(scope, sum, grads[0].DType())
-		for i, e := range s.ema {
-			e.SetNodeValue(Add(MulScalar(e.NodeValue(g), s.emaDecay), MulScalar(s.weights[i].NodeValue(g), 1-s.emaDecay)))
+		if s.avg != nil {
+			s.avg.Update(g, Scalar(g, grads[0].DType(), s.emaDecay))
 		}
 	})
 	if err != nil {
@@ -169,19 +163,10 @@ func (s *stepper) step(batchSize int, shards [][]any) (loss float64, metrics []f
 
 // useEMA sets the trainable weights to their moving averages (no-op without EMA).
 func (s *stepper) useEMA() error {
-	for i, e := range s.ema {
-		value, err := e.Value()
-		if err != nil {
-			return err
-		}
-		if value, err = value.Clone(); err != nil {
-			return err
-		}
-		if err := s.weights[i].SetValue(value); err != nil {
-			return err
-		}
+	if s.avg == nil {
+		return nil
 	}
-	return nil
+	return s.avg.Apply()
 }
 
 // shardSizes splits a batch of n examples into workers near-equal shards.

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/ema"
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/seeded"
@@ -95,28 +96,23 @@ type History struct {
 
 // trainer holds the compiled training step and the optimizer (its state lives in the store).
 type trainer struct {
-	exec    *model.Exec
-	weights []*model.Variable // the UNet's trainable variables
-	ema     []*model.Variable // their moving averages (non-trainable, under /ema)
+	exec *model.Exec
+	avg  *ema.Averages // moving averages of the UNet's trainable variables (under /ema)
 }
 
 // newTrainer builds the training step: inputs EMA decay (scalar), clean, noise [B, S, S, C],
 // coefs [B, 4] (a, b, c, d), tau [B] and class vectors [B, K] (when class-conditioned).
 func (m *Model) newTrainer(lr float64) (*trainer, error) {
 	tr := &trainer{}
+	var weights []*model.Variable
 	for v := range m.store.Scope("/" + Scope).IterVariables() {
-		if !v.Trainable {
-			continue
+		if v.Trainable {
+			weights = append(weights, v)
 		}
-		value, err := v.Value()
-		if err != nil {
-			return nil, err
-		}
-		if value, err = value.Clone(); err != nil {
-			return nil, err
-		}
-		tr.weights = append(tr.weights, v)
-		tr.ema = append(tr.ema, m.store.VariableWithValue(model.JoinPath("/ema", v.Path()), value).SetTrainable(false))
+	}
+	var err error
+	if tr.avg, err = ema.New(m.store, weights); err != nil {
+		return nil, err
 	}
 	opt := optimizer.Adam().LearningRate(lr).Epsilon(1e-8).Done()
 	exec, err := model.NewExec(m.backend, m.store, func(scope *model.Scope, inputs []*Node) *Node {
@@ -138,10 +134,7 @@ func (m *Model) newTrainer(lr float64) (*trainer, error) {
 		pred := m.graph(scope, x, tau, c)
 		loss := ReduceAllMean(Square(Sub(pred, target)))
 		opt.UpdateGraph(scope, g, loss)
-		for i, e := range tr.ema {
-			w := tr.weights[i].NodeValue(g) // after the update
-			e.SetNodeValue(Add(w, Mul(decay, Sub(e.NodeValue(g), w))))
-		}
+		tr.avg.Update(g, decay) // after the update
 		return loss
 	})
 	if err != nil {
@@ -149,23 +142,6 @@ func (m *Model) newTrainer(lr float64) (*trainer, error) {
 	}
 	tr.exec = exec
 	return tr, nil
-}
-
-// useEMA sets the weights to their moving averages.
-func (tr *trainer) useEMA() error {
-	for i, e := range tr.ema {
-		value, err := e.Value()
-		if err != nil {
-			return err
-		}
-		if value, err = value.Clone(); err != nil {
-			return err
-		}
-		if err := tr.weights[i].SetValue(value); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Train trains the model on the images of set (mapped to [PixelLo, PixelHi]) with Adam.
@@ -211,7 +187,7 @@ func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error
 		coefs, tau := m.drawCoefficients(rng, bs)
 		decay := 0.0
 		if cfg.EMADecay > 0 {
-			decay = min(cfg.EMADecay, float64(1+step)/float64(10+step))
+			decay = ema.WarmupDecay(cfg.EMADecay, step)
 		}
 		inputs := []any{tensors.FromScalar(float32(decay)), tensorOf(clean, bs, s, s, 1), tensorOf(noise, bs, s, s, 1), tensorOf(coefs, bs, 4)}
 		if m.Net.TimeConditioned {
@@ -241,7 +217,7 @@ func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error
 		}
 	}
 	if cfg.EMADecay > 0 {
-		if err := m.train.useEMA(); err != nil {
+		if err := m.train.avg.Apply(); err != nil {
 			return hist, err
 		}
 	}
