@@ -60,7 +60,7 @@ type TrainConfig struct {
 	TimeSkew float64
 	// Progress, if set, is called after every step with the step number (1-based) and the
 	// step's training loss; return quickly.
-	Progress func(step int, trainLoss float64)
+	Progress func(step int, trainLoss float64) `json:"-"`
 }
 
 func (c *TrainConfig) check() error {

@@ -1,24 +1,22 @@
 package mnistrun
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 
 	"github.com/gomlx/compute"
 
 	"github.com/godiffusion/notebooks/diffusion/atomicfile"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/history"
 	"github.com/godiffusion/notebooks/diffusion/imagediff"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/tensorfile"
 )
 
 // HistoryFile is the JSON file of a checkpoint directory with its training history.
-const HistoryFile = "history.json"
+const HistoryFile = history.File
 
 // Snapshot is a figure saved during training.
 type Snapshot struct {
@@ -87,11 +85,7 @@ func Train(b compute.Backend, task Task, train *mnist.Set, dir string, snapshot 
 			return nil, nil, err
 		}
 	}
-	raw, err := json.Marshal(h)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := atomicfile.Write(filepath.Join(dir, HistoryFile), raw); err != nil {
+	if err := history.Save(dir, h); err != nil {
 		return nil, nil, err
 	}
 	return m, h, nil
@@ -107,15 +101,8 @@ func Load(b compute.Backend, dir string) (*imagediff.Model, *History, error) {
 		return nil, nil, err
 	}
 	h := &History{}
-	raw, err := os.ReadFile(filepath.Join(dir, HistoryFile))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
+	if _, err := history.Load(dir, h); err != nil {
 		return nil, nil, err
-	default:
-		if err := json.Unmarshal(raw, h); err != nil {
-			return nil, nil, fmt.Errorf("mnistrun: %s in %s: %w", HistoryFile, dir, err)
-		}
 	}
 	return m, h, nil
 }
@@ -126,7 +113,7 @@ func Load(b compute.Backend, dir string) (*imagediff.Model, *History, error) {
 func Ensure(b compute.Backend, task Task, train *mnist.Set, dir string, snapshot SnapshotFunc, onStep func(step int, loss float64)) (m *imagediff.Model, h *History, trained bool, err error) {
 	if savedmodel.Exists(dir) {
 		m, h, err = Load(b, dir)
-		if err == nil && reflect.DeepEqual(m.Config, task.Model) && sameTraining(h.Train, task.Train) {
+		if err == nil && history.Same(m.Config, task.Model) && sameTraining(h.Train, task.Train) {
 			return m, h, false, nil
 		}
 	}
@@ -136,11 +123,8 @@ func Ensure(b compute.Backend, task Task, train *mnist.Set, dir string, snapshot
 
 // sameTraining compares the hyperparameters of two training configurations.
 func sameTraining(a, b imagediff.TrainConfig) bool {
-	a.Progress, a.OnSnapshot, a.Snapshots = nil, nil, nil
-	b.Progress, b.OnSnapshot, b.Snapshots = nil, nil, nil
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return string(ja) == string(jb)
+	a.Snapshots, b.Snapshots = nil, nil
+	return history.Same(a, b)
 }
 
 // LoadData loads MNIST's training and test splits.

@@ -5,21 +5,20 @@
 package statesrun
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 
-	"github.com/godiffusion/notebooks/diffusion/atomicfile"
-
 	"github.com/gomlx/compute"
 
 	"github.com/godiffusion/notebooks/diffusion/data/states"
 	"github.com/godiffusion/notebooks/diffusion/ddpm"
+	"github.com/godiffusion/notebooks/diffusion/history"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
+	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/schedule"
 	"github.com/godiffusion/notebooks/diffusion/tensorfile"
 )
 
@@ -108,10 +107,21 @@ type Probe struct {
 type History struct {
 	*ddpm.History
 	Probes []Probe `json:"probes,omitempty"`
+	// Trained is what the model was trained with, for EnsureDenoiser's check (absent in
+	// checkpoints of earlier versions).
+	Trained *Trained `json:"trained,omitempty"`
+}
+
+// Trained is the configuration a model was trained with.
+type Trained struct {
+	Schedule schedule.Config  `json:"schedule"`
+	Train    ddpm.TrainConfig `json:"train"`
+	Data     string           `json:"data"`
+	Seed     int64            `json:"seed"`
 }
 
 // HistoryFile is the name of the training history in a checkpoint directory.
-const HistoryFile = "history.json"
+const HistoryFile = history.File
 
 // TrainDenoiser trains the assignment's denoiser on data.Train, probing the NLL of
 // samples every cfg.ProbeEvery steps, saves it to dir (atomically, with its
@@ -151,7 +161,8 @@ func TrainDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep
 	if probeErr != nil {
 		return nil, nil, fmt.Errorf("statesrun: NLL probe during training: %w", probeErr)
 	}
-	h := &History{History: hist, Probes: probes}
+	tc.Progress = nil
+	h := &History{History: hist, Probes: probes, Trained: &Trained{Schedule: cfg.Model.Schedule, Train: tc, Data: cfg.Data, Seed: cfg.Seed}}
 	if dir != "" {
 		if err := d.Save(dir); err != nil {
 			return nil, nil, err
@@ -177,7 +188,8 @@ func TrainClassifier(b compute.Backend, data *Data, cfg Config, dir string, onSt
 	if err != nil {
 		return nil, nil, err
 	}
-	h := &History{History: hist}
+	tc.Progress = nil
+	h := &History{History: hist, Trained: &Trained{Schedule: cfg.Model.Schedule, Train: tc, Data: cfg.Data, Seed: cfg.Seed}}
 	if dir != "" {
 		if err := c.Save(dir); err != nil {
 			return nil, nil, err
@@ -222,28 +234,12 @@ func checkTrained(dir, what string) error {
 	return nil
 }
 
-func saveHistory(dir string, h *History) error {
-	data, err := json.Marshal(h)
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFunc(filepath.Join(dir, HistoryFile), func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
-}
+func saveHistory(dir string, h *History) error { return history.Save(dir, h) }
 
 func loadHistory(dir string) (*History, error) {
-	data, err := os.ReadFile(filepath.Join(dir, HistoryFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return &History{History: &ddpm.History{}}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	h := &History{History: &ddpm.History{}}
-	if err := json.Unmarshal(data, h); err != nil {
-		return nil, fmt.Errorf("statesrun: %s in %s: %w", HistoryFile, dir, err)
+	if _, err := history.Load(dir, h); err != nil {
+		return nil, err
 	}
 	return h, nil
 }
@@ -273,13 +269,46 @@ func WriteSamples(dir, name string, flat []float32) error {
 	return tensorfile.WritePTTensor(filepath.Join(dir, name+".pt"), flat, n, 2)
 }
 
-// EnsureDenoiser loads the denoiser checkpoint in dir, or trains and saves one with cfg
-// when there is none (e.g. notebook 02 run before notebook 01). trained says which.
-func EnsureDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep func(step int, loss float64)) (d *ddpm.Denoiser, trained bool, err error) {
+// EnsureDenoiser loads the denoiser checkpoint in dir when it was trained with cfg's network,
+// schedule, training configuration, data and seed, and otherwise (none there, e.g. notebook
+// 02 run before notebook 01, or trained with another configuration) trains and saves one.
+// trained says which; stale says why an existing checkpoint was not used ("" when none was
+// there or it was used).
+func EnsureDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep func(step int, loss float64)) (d *ddpm.Denoiser, trained bool, stale string, err error) {
 	if _, statErr := os.Stat(filepath.Join(dir, ddpm.MetaFile)); statErr == nil {
-		d, _, err = LoadDenoiser(b, dir)
-		return d, false, err
+		d, h, err := LoadDenoiser(b, dir)
+		if err != nil {
+			return nil, false, "", err
+		}
+		if stale = staleReason(d.Net, h, cfg); stale == "" {
+			return d, false, "", nil
+		}
 	}
 	d, _, err = TrainDenoiser(b, data, cfg, dir, onStep)
-	return d, true, err
+	return d, true, stale, err
+}
+
+// staleReason says why a denoiser with network net and history h was not trained with cfg
+// ("" when it was, or when the history predates the record and only the network can be
+// compared).
+func staleReason(net nets.DenoiserConfig, h *History, cfg Config) string {
+	if !history.Same(net, cfg.Model.Denoiser) {
+		return "its network differs from the preset's"
+	}
+	if h.Trained == nil {
+		return ""
+	}
+	tc := cfg.Model.DenoiserTrain
+	tc.Seed, tc.Progress = cfg.Seed, nil
+	switch {
+	case !history.Same(h.Trained.Schedule, cfg.Model.Schedule):
+		return "its noise schedule differs"
+	case h.Trained.Data != cfg.Data:
+		return fmt.Sprintf("it was trained on data %q, not %q", h.Trained.Data, cfg.Data)
+	case h.Trained.Seed != cfg.Seed:
+		return fmt.Sprintf("it was trained with seed %d, not %d", h.Trained.Seed, cfg.Seed)
+	case !history.Same(h.Trained.Train, tc):
+		return "its training configuration differs"
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package statesrun
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
@@ -90,5 +91,38 @@ func TestPipelineSmoke(t *testing.T) {
 	}
 	if _, _, err := LoadDenoiser(b, filepath.Join(dir, "nothing")); err == nil {
 		t.Error("loading a missing checkpoint gave no error")
+	}
+}
+
+// EnsureDenoiser reuses a checkpoint trained with the same configuration and retrains, saying
+// why, when the configuration changed.
+func TestEnsureDenoiserChecksTheConfiguration(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := PresetConfig(preset.Smoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Model.DenoiserTrain.Steps, cfg.ProbeEvery = 20, 0
+	data, err := LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, trained, stale, err := EnsureDenoiser(b, data, cfg, dir, nil); err != nil || !trained || stale != "" {
+		t.Fatalf("first run: trained %v, stale %q, %v", trained, stale, err)
+	}
+	if _, trained, stale, err := EnsureDenoiser(b, data, cfg, dir, nil); err != nil || trained || stale != "" {
+		t.Fatalf("same configuration: trained %v, stale %q, %v", trained, stale, err)
+	}
+	cfg.Model.DenoiserTrain.LR *= 2
+	if _, trained, stale, err := EnsureDenoiser(b, data, cfg, dir, nil); err != nil || !trained || !strings.Contains(stale, "training configuration") {
+		t.Fatalf("new learning rate: trained %v, stale %q, %v", trained, stale, err)
+	}
+	cfg.Seed++
+	if _, trained, stale, err := EnsureDenoiser(b, data, cfg, dir, nil); err != nil || !trained || !strings.Contains(stale, "seed") {
+		t.Fatalf("new seed: trained %v, stale %q, %v", trained, stale, err)
 	}
 }
