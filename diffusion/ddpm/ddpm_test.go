@@ -461,29 +461,6 @@ func TestTimeSkew(t *testing.T) {
 	}
 }
 
-func TestPresets(t *testing.T) {
-	for _, name := range []string{"smoke", "cpu", "", "paper"} {
-		p, err := PresetFor(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Denoiser.Validate(); err != nil {
-			t.Error(err)
-		}
-		if err := p.Classifier.Validate(); err != nil {
-			t.Error(err)
-		}
-		for _, c := range []TrainConfig{p.DenoiserTrain, p.ClassifierTrain} {
-			if err := c.check(); err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		}
-	}
-	if _, err := PresetFor("huge"); err == nil {
-		t.Error("unknown preset: want error")
-	}
-}
-
 // TestDataParallelTraining checks that splitting each batch over workers gives the same
 // updates as one worker (the shards' gradients sum to the batch gradient), also for an
 // uneven split.

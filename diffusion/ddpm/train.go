@@ -63,6 +63,9 @@ type TrainConfig struct {
 	Progress func(step int, trainLoss float64) `json:"-"`
 }
 
+// Validate reports a configuration Train would refuse, naming the field.
+func (c TrainConfig) Validate() error { return c.check() }
+
 func (c *TrainConfig) check() error {
 	if c.Steps < 1 || c.BatchSize < 1 || !(c.LR > 0) {
 		return fmt.Errorf("ddpm: training needs Steps >= 1, BatchSize >= 1 and LR > 0, got %+v", *c)

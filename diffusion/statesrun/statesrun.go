@@ -30,7 +30,7 @@ type Config struct {
 	Seed        int64   // seed of data split, initialisation, batches and sampling
 	ValFraction float64 // share of the points held out for validation curves
 	// Model holds the networks, the schedule and the training and sampling sizes.
-	Model ddpm.Preset
+	Model Model
 	// NumSamples is the number of samples per set: unconditional, and per state when
 	// guided (the assignment: 5000).
 	NumSamples int
@@ -43,7 +43,7 @@ type Config struct {
 // at every preset (T = 500, linear betas, eps-prediction, the guided update); presets
 // change sizes only.
 func PresetConfig(p preset.Preset) (Config, error) {
-	m, err := ddpm.PresetFor(string(p))
+	m, err := ModelPreset(p)
 	if err != nil {
 		return Config{}, err
 	}

@@ -126,3 +126,26 @@ func TestEnsureDenoiserChecksTheConfiguration(t *testing.T) {
 		t.Fatalf("new seed: trained %v, stale %q, %v", trained, stale, err)
 	}
 }
+
+func TestModelPresets(t *testing.T) {
+	for _, p := range preset.All {
+		m, err := ModelPreset(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Denoiser.Validate(); err != nil {
+			t.Error(err)
+		}
+		if err := m.Classifier.Validate(); err != nil {
+			t.Error(err)
+		}
+		for _, c := range []ddpm.TrainConfig{m.DenoiserTrain, m.ClassifierTrain} {
+			if err := c.Validate(); err != nil {
+				t.Errorf("%s: %v", p, err)
+			}
+		}
+	}
+	if _, err := ModelPreset("huge"); err == nil {
+		t.Error("unknown preset: want error")
+	}
+}
