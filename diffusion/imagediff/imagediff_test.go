@@ -95,7 +95,7 @@ func TestConfigValidate(t *testing.T) {
 func TestDenoiserTrainsAndRoundTrips(t *testing.T) {
 	m := newModel(t, Denoise, 8, false)
 	set := testSet(t, 512)
-	hist, err := m.Train(set, TrainConfig{Steps: 60, BatchSize: 32, LR: 3e-3, Seed: 1})
+	hist, err := m.Train(set.Images, set.Labels, TrainConfig{Steps: 60, BatchSize: 32, LR: 3e-3, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestDenoiserTrainsAndRoundTrips(t *testing.T) {
 // classifier-free guidance is u(none) + gamma (u(class) - u(none)).
 func TestSamplingModelAndGuidance(t *testing.T) {
 	m := newModel(t, Flow, 4, true)
-	if _, err := m.Train(testSet(t, 64), TrainConfig{Steps: 3, BatchSize: 16, LR: 1e-3, PUncond: 0.1}); err != nil {
+	if _, err := m.Train(testSet(t, 64).Images, testSet(t, 64).Labels, TrainConfig{Steps: 3, BatchSize: 16, LR: 1e-3, PUncond: 0.1}); err != nil {
 		t.Fatal(err)
 	}
 	sm, err := m.SamplingModel(3) // batches of 3: the answer must not depend on it
@@ -297,13 +297,13 @@ func TestEMA(t *testing.T) {
 	cfg := TrainConfig{Steps: 1, BatchSize: 16, LR: 1e-2, Seed: 4}
 	plain := newModel(t, Denoise, 4, false)
 	w0 := weights(t, plain)
-	if _, err := plain.Train(set, cfg); err != nil {
+	if _, err := plain.Train(set.Images, set.Labels, cfg); err != nil {
 		t.Fatal(err)
 	}
 	w1 := weights(t, plain)
 	avg := newModel(t, Denoise, 4, false)
 	cfg.EMADecay = 0.5
-	if _, err := avg.Train(set, cfg); err != nil {
+	if _, err := avg.Train(set.Images, set.Labels, cfg); err != nil {
 		t.Fatal(err)
 	}
 	got := weights(t, avg)

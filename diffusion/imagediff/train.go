@@ -12,7 +12,6 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
-	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/ema"
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
@@ -144,20 +143,28 @@ func (m *Model) newTrainer(lr float64) (*trainer, error) {
 	return tr, nil
 }
 
-// Train trains the model on the images of set (mapped to [PixelLo, PixelHi]) with Adam.
-// Calling Train again continues from the current weights and optimizer state.
-func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error) {
+// Train trains the model with Adam on images, S x S x C values each (row-major, the model's
+// ImageSize and Channels) in [0, 1], mapped to [PixelLo, PixelHi], with one label per image
+// for class-conditioned models (labels may be nil otherwise). MNIST passes its Set's Images
+// and Labels; a latent model passes its latents. Calling Train again continues from the
+// current weights and optimizer state.
+func (m *Model) Train(images []float32, labels []int, cfg TrainConfig) (hist *History, err error) {
 	defer savedmodel.RecoverError(&err, "imagediff.Train")
-	if set == nil || set.N == 0 {
-		return nil, fmt.Errorf("imagediff: no training images")
+	per := m.pixels()
+	if len(images) == 0 || len(images)%per != 0 {
+		return nil, fmt.Errorf("imagediff: %d training values are not a non-empty set of %dx%dx%d images", len(images), m.Net.ImageSize, m.Net.ImageSize, m.Net.Channels)
 	}
-	if set.Rows != m.Net.ImageSize || set.Cols != m.Net.ImageSize || m.Net.Channels != 1 {
-		return nil, fmt.Errorf("imagediff: %dx%d grayscale images for a UNet of %dx%dx%d", set.Rows, set.Cols, m.Net.ImageSize, m.Net.ImageSize, m.Net.Channels)
+	n := len(images) / per
+	if labels != nil && len(labels) != n {
+		return nil, fmt.Errorf("imagediff: %d labels for %d training images", len(labels), n)
+	}
+	if m.Net.NumClasses > 0 && labels == nil {
+		return nil, fmt.Errorf("imagediff: a class-conditioned model needs the labels of its training images")
 	}
 	if err := cfg.check(m); err != nil {
 		return nil, err
 	}
-	for _, y := range set.Labels {
+	for _, y := range labels {
 		if m.Net.NumClasses > 0 && (y < 0 || y >= m.Net.NumClasses) {
 			return nil, fmt.Errorf("imagediff: label %d outside [0, %d)", y, m.Net.NumClasses)
 		}
@@ -172,7 +179,7 @@ func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error
 		snap[s] = true
 	}
 	rng := seeded.New(cfg.Seed)
-	b := &batchDrawer{set: set, rng: rng, lo: m.PixelLo, hi: m.PixelHi}
+	b := &batchDrawer{images: images, labels: labels, n: n, per: per, rng: rng, lo: m.PixelLo, hi: m.PixelHi}
 	s := m.Net.ImageSize
 	hist = &History{}
 	start := time.Now()
@@ -222,7 +229,7 @@ func (m *Model) Train(set *mnist.Set, cfg TrainConfig) (hist *History, err error
 		}
 	}
 	hist.Duration = time.Since(start)
-	hist.Epochs = float64(cfg.Steps*cfg.BatchSize) / float64(set.N)
+	hist.Epochs = float64(cfg.Steps*cfg.BatchSize) / float64(n)
 	return hist, nil
 }
 
@@ -257,28 +264,38 @@ func (m *Model) drawCoefficients(rng *rand.Rand, n int) (coefs, tau []float32) {
 // ddpmTau is the network's time input of diffusion step k (0-based): (k+1)/T.
 func (m *Model) ddpmTau(k int) float64 { return float64(k+1) / float64(m.sched.T()) }
 
-// batchDrawer walks through shuffled epochs of a set.
+// batchDrawer walks through shuffled epochs of the training images.
 type batchDrawer struct {
-	set    *mnist.Set
+	images []float32 // n images of per values, in [0, 1]
+	labels []int     // nil or one per image
+	n, per int
 	rng    *rand.Rand
 	perm   []int
 	pos    int
 	lo, hi float32
 }
 
-// next returns the next batch of n images (scaled) and labels; a batch that reaches the end of
-// an epoch is completed from the next shuffle.
-func (b *batchDrawer) next(n int) ([]float32, []int) {
-	idx := make([]int, 0, n)
-	for len(idx) < n {
+// next returns the next batch of k images (mapped to [lo, hi]) and their labels (-1 without
+// labels); a batch that reaches the end of an epoch is completed from the next shuffle.
+func (b *batchDrawer) next(k int) ([]float32, []int) {
+	images := make([]float32, 0, k*b.per)
+	labels := make([]int, 0, k)
+	scale := b.hi - b.lo
+	for len(labels) < k {
 		if b.pos >= len(b.perm) {
-			b.perm, b.pos = b.rng.Perm(b.set.N), 0
+			b.perm, b.pos = b.rng.Perm(b.n), 0
 		}
-		k := min(n-len(idx), len(b.perm)-b.pos)
-		idx = append(idx, b.perm[b.pos:b.pos+k]...)
-		b.pos += k
+		i := b.perm[b.pos]
+		b.pos++
+		for _, v := range b.images[i*b.per : (i+1)*b.per] {
+			images = append(images, b.lo+v*scale)
+		}
+		y := -1
+		if b.labels != nil {
+			y = b.labels[i]
+		}
+		labels = append(labels, y)
 	}
-	images, labels, _ := b.set.Batch(idx, b.lo, b.hi) // indices are in range
 	return images, labels
 }
 

@@ -71,7 +71,7 @@ func Train(b compute.Backend, task Task, train *mnist.Set, dir string, snapshot 
 			return nil
 		}
 	}
-	th, err := m.Train(train, tc)
+	th, err := m.Train(train.Images, train.Labels, tc)
 	if err != nil {
 		return nil, nil, err
 	}
