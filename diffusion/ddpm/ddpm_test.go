@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
 )
@@ -79,7 +80,7 @@ func TestDenoiserLearnsGaussian(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls int
-	hist, err := d.Train(data, nil, TrainConfig{Steps: 400, BatchSize: 128, LR: 3e-3, LRSchedule: CosineLR,
+	hist, err := d.Train(data, nil, TrainConfig{Steps: 400, BatchSize: 128, LR: 3e-3, LRSchedule: lrschedule.Cosine,
 		FinalLRFraction: 0.1, Seed: 2, ValEvery: 200, ValSize: 500, Progress: func(int, float64) { calls++ }})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +144,7 @@ func TestClassifierGuidance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Train(pts, nil, TrainConfig{Steps: 400, BatchSize: 128, LR: 3e-3, LRSchedule: CosineLR, FinalLRFraction: 0.1, Seed: 2, ValSize: 100}); err != nil {
+	if _, err := d.Train(pts, nil, TrainConfig{Steps: 400, BatchSize: 128, LR: 3e-3, LRSchedule: lrschedule.Cosine, FinalLRFraction: 0.1, Seed: 2, ValSize: 100}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := NewClassifier(b, tinyClf, schedule.DefaultConfig(), 3)

@@ -15,28 +15,15 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/seeded"
 )
 
-// LRSchedule names a learning-rate schedule (see package lrschedule).
-type LRSchedule = lrschedule.Kind
-
-// The learning-rate schedules.
-const (
-	// ConstantLR keeps the learning rate fixed.
-	ConstantLR = lrschedule.Constant
-	// CosineLR decays the learning rate from LR to LR*FinalLRFraction along a half cosine.
-	CosineLR = lrschedule.Cosine
-	// ExponentialLR decays it geometrically from LR to LR*FinalLRFraction.
-	ExponentialLR = lrschedule.Exponential
-)
-
 // TrainConfig configures the training of a denoiser or a classifier.
 type TrainConfig struct {
 	Steps     int     // optimizer steps
 	BatchSize int     // examples per step, drawn with replacement from the data
 	LR        float64 // Adam learning rate
-	// LRSchedule is ConstantLR (default when empty), CosineLR or ExponentialLR.
-	LRSchedule LRSchedule
-	// FinalLRFraction is the last step's learning rate as a fraction of LR (CosineLR,
-	// ExponentialLR; 0 means 0).
+	// LRSchedule is lrschedule.Constant (default when empty), Cosine or Exponential.
+	LRSchedule lrschedule.Kind
+	// FinalLRFraction is the last step's learning rate as a fraction of LR (Cosine,
+	// Exponential; 0 means 0).
 	FinalLRFraction float64
 	AdamEpsilon     float64 // Adam epsilon; 0 means 1e-8 (PyTorch's default)
 	Seed            int64   // seed of batches, time steps and noise

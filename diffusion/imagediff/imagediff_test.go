@@ -11,6 +11,7 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
@@ -256,14 +257,14 @@ func TestSampleDeterministicAndFrames(t *testing.T) {
 }
 
 func TestLRSchedules(t *testing.T) {
-	c := TrainConfig{Steps: 11, LR: 1, LRSchedule: ExponentialLR, FinalLRFraction: 0.1}
+	c := TrainConfig{Steps: 11, LR: 1, LRSchedule: lrschedule.Exponential, FinalLRFraction: 0.1}
 	if got := c.LRAt(10); math.Abs(got-0.1) > 1e-12 {
 		t.Errorf("exponential final LR %g", got)
 	}
 	if got := c.LRAt(5); math.Abs(got-math.Sqrt(0.1)) > 1e-12 {
 		t.Errorf("exponential middle LR %g", got)
 	}
-	c.LRSchedule = CosineLR
+	c.LRSchedule = lrschedule.Cosine
 	if got := c.LRAt(5); math.Abs(got-0.55) > 1e-12 {
 		t.Errorf("cosine middle LR %g", got)
 	}

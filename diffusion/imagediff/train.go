@@ -18,29 +18,15 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/seeded"
 )
 
-// LRSchedule names a learning-rate schedule (see package lrschedule).
-type LRSchedule = lrschedule.Kind
-
-// The learning-rate schedules.
-const (
-	// ConstantLR keeps the learning rate fixed.
-	ConstantLR = lrschedule.Constant
-	// ExponentialLR decays the learning rate geometrically from LR to LR*FinalLRFraction
-	// (CS180: torch ExponentialLR with gamma = 0.1^(1/epochs), i.e. a final fraction of 0.1).
-	ExponentialLR = lrschedule.Exponential
-	// CosineLR decays it along a half cosine from LR to LR*FinalLRFraction.
-	CosineLR = lrschedule.Cosine
-)
-
 // TrainConfig configures a training run.
 type TrainConfig struct {
 	Steps     int     // optimizer steps
 	BatchSize int     // images per step; batches walk through shuffled epochs of the data
 	LR        float64 // Adam learning rate
-	// LRSchedule is ConstantLR (default when empty), ExponentialLR or CosineLR.
-	LRSchedule LRSchedule
-	// FinalLRFraction is the last step's learning rate as a fraction of LR (ExponentialLR,
-	// CosineLR; 0 means 0, which ExponentialLR does not accept).
+	// LRSchedule is lrschedule.Constant (default when empty), Exponential or Cosine.
+	LRSchedule lrschedule.Kind
+	// FinalLRFraction is the last step's learning rate as a fraction of LR (Exponential,
+	// Cosine; 0 means 0, which Exponential does not accept).
 	FinalLRFraction float64
 	// PUncond is the probability of replacing an example's class by the all-zero
 	// "unconditional" vector (class-conditioned models; 0.1 in CS180).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/conv"
 	"github.com/godiffusion/notebooks/diffusion/imagediff"
+	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
@@ -84,7 +85,7 @@ func PresetConfig(p preset.Preset) (Config, error) {
 	// Part 1: sigma 0.5, Adam 1e-4, batch 256, 5 epochs (the spec). At cpu: batch 64 and a
 	// larger learning rate for a single epoch.
 	den := Task{Name: "mnist_denoiser", Model: imagediff.Config{Net: unet(d, false, 0), Objective: imagediff.Denoise, Sigma: 0.5, PixelLo: 0, PixelHi: 1}}
-	den.Train = imagediff.TrainConfig{BatchSize: preset.Pick(p, 32, 64, 256), LR: preset.Pick(p, 1e-3, 1e-3, 1e-4), LRSchedule: imagediff.ConstantLR, Seed: 1}
+	den.Train = imagediff.TrainConfig{BatchSize: preset.Pick(p, 32, 64, 256), LR: preset.Pick(p, 1e-3, 1e-3, 1e-4), LRSchedule: lrschedule.Constant, Seed: 1}
 	den.Train.Steps = StepsForEpochs(preset.Pick(p, 0.002, 1.0, 5.0), den.Train.BatchSize)
 	den.SnapshotEpochs = preset.Pick(p, []float64{0.001, 0.002}, []float64{0.2, 1}, []float64{1, 5})
 	cfg.Denoiser = den
@@ -94,9 +95,9 @@ func PresetConfig(p preset.Preset) (Config, error) {
 	pure.SnapshotEpochs = nil
 	cfg.PureNoise = pure
 
-	// Part 2: Adam 1e-2 with ExponentialLR(gamma = 0.1^(1/epochs)), batch 64, 10 epochs,
+	// Part 2: Adam 1e-2 with lrschedule.Exponential(gamma = 0.1^(1/epochs)), batch 64, 10 epochs,
 	// p_uncond 0.1 (the spec).
-	flowTrain := imagediff.TrainConfig{BatchSize: 64, LR: 1e-2, LRSchedule: imagediff.ExponentialLR, FinalLRFraction: 0.1, Seed: 1}
+	flowTrain := imagediff.TrainConfig{BatchSize: 64, LR: 1e-2, LRSchedule: lrschedule.Exponential, FinalLRFraction: 0.1, Seed: 1}
 	ft := Task{Name: "mnist_flow_time", Model: imagediff.Config{Net: unet(dFlow, true, 0), Objective: imagediff.Flow, PixelLo: 0, PixelHi: 1}, Train: flowTrain}
 	ft.Train.Steps = StepsForEpochs(preset.Pick(p, 0.005, 1.0, 10.0), 64)
 	ft.SnapshotEpochs = preset.Pick(p, []float64{0.001, 0.005}, []float64{0.1, 0.5, 1}, []float64{1, 5, 10})
@@ -108,7 +109,7 @@ func PresetConfig(p preset.Preset) (Config, error) {
 	fc.SnapshotEpochs = preset.Pick(p, []float64{0.001, 0.005}, []float64{0.2, 1, 2}, []float64{1, 5, 10})
 	cfg.FlowClass = fc
 	abl := fc
-	abl.Name, abl.Train.LRSchedule = "mnist_flow_class_constant_lr", imagediff.ConstantLR
+	abl.Name, abl.Train.LRSchedule = "mnist_flow_class_constant_lr", lrschedule.Constant
 	abl.SnapshotEpochs = nil
 	cfg.FlowClassConstantLR = abl
 
@@ -124,7 +125,7 @@ func PresetConfig(p preset.Preset) (Config, error) {
 	// At cpu: the learning rate and decay of the flow models. Measured (2 epochs, D = 16): 2e-3
 	// with a cosine decay gave mostly digits of the wrong class; an EMA of the weights (0.999)
 	// made the samples worse (its weights do not match the batch-norm statistics).
-	dd.Train = imagediff.TrainConfig{BatchSize: 64, LR: preset.Pick(p, 1e-2, 1e-2, 1e-3), LRSchedule: imagediff.ExponentialLR, FinalLRFraction: 0.1, PUncond: 0.1, Seed: 1}
+	dd.Train = imagediff.TrainConfig{BatchSize: 64, LR: preset.Pick(p, 1e-2, 1e-2, 1e-3), LRSchedule: lrschedule.Exponential, FinalLRFraction: 0.1, PUncond: 0.1, Seed: 1}
 	dd.Train.Steps = StepsForEpochs(preset.Pick(p, 0.005, 2.0, 20.0), 64)
 	dd.SnapshotEpochs = preset.Pick(p, []float64{0.005}, []float64{0.5, 2}, []float64{5, 20})
 	cfg.DDPM = dd
