@@ -322,3 +322,41 @@ func TestEMA(t *testing.T) {
 		t.Error("the training step changed no weight")
 	}
 }
+
+// A named sampler means what sampling.SamplerByName says: "ddim" is deterministic DDIM, the
+// same as the default sampler with Deterministic, and "ddpm-posterior" the default ancestral one.
+func TestNamedSamplers(t *testing.T) {
+	m := newModel(t, DDPM, 4, true)
+	labels := []int{0, 1, 2}
+	base := SampleConfig{Steps: 5, Guidance: 2, Seed: 3}
+	get := func(c SampleConfig) []float32 {
+		s, err := m.Sample(3, labels, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Images
+	}
+	det, ddim := base, base
+	det.Deterministic, ddim.Sampler = true, "ddim"
+	if d := maxAbs(get(det), get(ddim)); d > 1e-6 {
+		t.Errorf("Sampler ddim differs from Deterministic by %g", d)
+	}
+	post := base
+	post.Sampler = "ddpm-posterior"
+	if d := maxAbs(get(base), get(post)); d > 1e-5 {
+		t.Errorf("Sampler ddpm-posterior differs from the default sampler by %g", d)
+	}
+	bad := base
+	bad.Sampler = "nope"
+	if _, err := m.Sample(3, labels, bad); err == nil || !strings.Contains(err.Error(), "unknown sampler") {
+		t.Errorf("unknown sampler: %v", err)
+	}
+}
+
+func maxAbs(a, b []float32) float64 {
+	m := 0.0
+	for i := range a {
+		m = math.Max(m, math.Abs(float64(a[i]-b[i])))
+	}
+	return m
+}

@@ -32,9 +32,9 @@ type SampleConfig struct {
 	// NoClip turns off the clipping of DDPM's predicted clean image to the pixel range.
 	NoClip bool
 	// Sampler, if set, names the sampler of diffusion/sampling to use instead of the
-	// model's own (Flow: "euler"; DDPM: "ddim" with eta 1, or 0 when Deterministic): one of
-	// sampling.SamplerNames, e.g. "heun" for Flow, "ddpm" or "dpm++2m" for DDPM. "ddim"
-	// takes its eta from Deterministic.
+	// model's own (Flow: "euler"; DDPM: DDIM with eta 1, or 0 when Deterministic): one of
+	// sampling.SamplerNames as SamplerByName defines them with eta 0, e.g. "heun" for Flow,
+	// "ddim" (deterministic), "ddpm-posterior" (= eta 1), "ddpm" or "dpm++2m" for DDPM.
 	Sampler string
 	Seed    int64
 	// BatchSize is the number of images per network call (default 250); the results do not
@@ -223,7 +223,7 @@ func (m *Model) Sample(n int, labels []int, cfg SampleConfig) (out *Samples, err
 	if cfg.Deterministic {
 		eta = 0
 	}
-	name := cfg.Sampler
+	name, samplerEta := cfg.Sampler, 0.0
 	if m.Objective == Flow {
 		if o.Grid, err = sampling.UniformGrid(0, 1, cfg.Steps); err != nil {
 			return nil, err
@@ -239,10 +239,10 @@ func (m *Model) Sample(n int, labels []int, cfg SampleConfig) (out *Samples, err
 			o.Clip = &sampling.Range{Lo: float64(m.PixelLo), Hi: float64(m.PixelHi)}
 		}
 		if name == "" {
-			name = "ddim"
+			name, samplerEta = "ddim", eta
 		}
 	}
-	sampler, err := sampling.SamplerByName(name, eta)
+	sampler, err := sampling.SamplerByName(name, samplerEta)
 	if err != nil {
 		return nil, fmt.Errorf("imagediff: %w", err)
 	}
