@@ -193,24 +193,54 @@ func run(n, recordEvery int, labels []int, o *sampling.Options, sample func() ([
 // SampleWith draws n points with any sampler of diffusion/sampling (e.g. from
 // sampling.SamplerByName: "dpm++2m", "heun", "ddim", ...) on steps evenly spaced time steps
 // (sampling.EvenGrid(T, steps)); speed shards the network calls.
-func (d *Denoiser) SampleWith(sampler sampling.Sampler, n, steps int, seed int64, speed Speed) (out *Samples, err error) {
-	defer recoverError(&err, "ddpm.Denoiser.SampleWith")
-	if sampler == nil {
-		return nil, fmt.Errorf("ddpm.SampleWith: nil sampler")
+func (d *Denoiser) SampleWith(sampler sampling.Sampler, n, steps int, seed int64, speed Speed) (*Samples, error) {
+	m, err := d.shardedModel(speed.Workers)
+	if err != nil {
+		return nil, err
+	}
+	return d.SampleModel(m, sampler, n, steps, seed)
+}
+
+// SampleModel draws n points from m, a model over the denoiser's process and points (the
+// denoiser itself, or a guided version of it such as Autoguided), with a sampler on steps
+// evenly spaced time steps.
+func (d *Denoiser) SampleModel(m sampling.Model, sampler sampling.Sampler, n, steps int, seed int64) (out *Samples, err error) {
+	defer recoverError(&err, "ddpm.Denoiser.SampleModel")
+	if m == nil || sampler == nil {
+		return nil, fmt.Errorf("ddpm.SampleModel: needs a model and a sampler")
 	}
 	if n < 1 {
-		return nil, fmt.Errorf("ddpm.SampleWith: n must be >= 1, got %d", n)
+		return nil, fmt.Errorf("ddpm.SampleModel: n must be >= 1, got %d", n)
 	}
 	grid, err := sampling.EvenGrid(d.Schedule.T(), steps)
 	if err != nil {
 		return nil, err
 	}
-	m, err := d.shardedModel(speed.Workers)
+	o := sampling.Options{N: n, Dim: d.Net.DataDim, Process: d.Process(), Grid: grid, Seed: seed}
+	return run(n, 0, nil, &o, func() ([]float32, error) { return sampler(m, o) })
+}
+
+// Autoguided returns the denoiser guided by a weaker version of itself (Karras et al. 2024,
+// sampling.Autoguidance): eps_weak + scale (eps - eps_weak) for steps k in the interval iv
+// (nil: every step), e.g. with weak an early checkpoint of the same training run. Both
+// must share the schedule and the data dimension.
+func (d *Denoiser) Autoguided(weak *Denoiser, scale float64, iv *sampling.Interval, speed Speed) (sampling.Model, error) {
+	if weak == nil {
+		return nil, fmt.Errorf("ddpm.Autoguided: nil weak model")
+	}
+	if weak.Net.DataDim != d.Net.DataDim || weak.Schedule.T() != d.Schedule.T() {
+		return nil, fmt.Errorf("ddpm.Autoguided: the weak model is for %d-D points and T=%d, the main one for %d-D and T=%d",
+			weak.Net.DataDim, weak.Schedule.T(), d.Net.DataDim, d.Schedule.T())
+	}
+	main, err := d.shardedModel(speed.Workers)
 	if err != nil {
 		return nil, err
 	}
-	o := sampling.Options{N: n, Dim: d.Net.DataDim, Process: d.Process(), Grid: grid, Seed: seed}
-	return run(n, 0, nil, &o, func() ([]float32, error) { return sampler(m, o) })
+	w, err := weak.shardedModel(speed.Workers)
+	if err != nil {
+		return nil, err
+	}
+	return sampling.Autoguidance(main, w, scale, iv)
 }
 
 // SampleGuided draws perLabel points for each of labels with classifier guidance of the given

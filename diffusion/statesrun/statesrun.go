@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gomlx/compute"
 
@@ -37,6 +38,9 @@ type Config struct {
 	// ProbeEvery is the number of denoiser steps between NLL probes during training
 	// (0: no probes); each probe draws ProbeSamples points with ProbeDDIMSteps DDIM steps.
 	ProbeEvery, ProbeSamples, ProbeDDIMSteps int
+	// WeakSteps lists the training steps after which TrainDenoiser also saves the denoiser as
+	// it is then (WeakDir), the weak models of autoguidance; they cost no training.
+	WeakSteps []int
 }
 
 // PresetConfig returns the configuration of a preset. The algorithm is the assignment's
@@ -51,6 +55,7 @@ func PresetConfig(p preset.Preset) (Config, error) {
 		Preset: p, Data: "builtin", Seed: 1, ValFraction: 0.1, Model: m,
 		NumSamples: preset.Pick(p, 500, 5000, 5000),
 		ProbeEvery: preset.Pick(p, 100, 1000, 2000), ProbeSamples: preset.Pick(p, 500, 2000, 5000), ProbeDDIMSteps: 50,
+		WeakSteps: []int{preset.Pick(p, 100, 1000, 2000), preset.Pick(p, 200, 3000, 5000)},
 	}, nil
 }
 
@@ -140,6 +145,12 @@ func TrainDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep
 		if onStep != nil {
 			onStep(step, loss)
 		}
+		if dir != "" && probeErr == nil && slices.Contains(cfg.WeakSteps, step) {
+			if err := d.Save(WeakDir(dir, step)); err != nil {
+				probeErr = err
+				return
+			}
+		}
 		if cfg.ProbeEvery > 0 && probeErr == nil && (step%cfg.ProbeEvery == 0 || step == tc.Steps) {
 			s, err := d.SampleDDIM(cfg.ProbeSamples, ddpm.DDIMConfig{Steps: cfg.ProbeDDIMSteps, Seed: cfg.Seed + int64(step), Speed: cfg.Model.Speed})
 			if err != nil {
@@ -159,7 +170,7 @@ func TrainDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep
 		return nil, nil, err
 	}
 	if probeErr != nil {
-		return nil, nil, fmt.Errorf("statesrun: NLL probe during training: %w", probeErr)
+		return nil, nil, fmt.Errorf("statesrun: NLL probe or weak checkpoint during training: %w", probeErr)
 	}
 	tc.Progress = nil
 	h := &History{History: hist, Probes: probes, Trained: &Trained{Schedule: cfg.Model.Schedule, Train: tc, Data: cfg.Data, Seed: cfg.Seed}}
@@ -199,6 +210,19 @@ func TrainClassifier(b compute.Backend, data *Data, cfg Config, dir string, onSt
 		}
 	}
 	return c, h, nil
+}
+
+// WeakDir is the directory of the denoiser saved after step of the training into dir (see
+// Config.WeakSteps): a sibling of dir, so that replacing dir keeps it.
+func WeakDir(dir string, step int) string { return fmt.Sprintf("%s_step%d", filepath.Clean(dir), step) }
+
+// LoadWeakDenoiser loads the weak denoiser saved after step of the training into dir.
+func LoadWeakDenoiser(b compute.Backend, dir string, step int) (*ddpm.Denoiser, error) {
+	d, _, err := LoadDenoiser(b, WeakDir(dir, step))
+	if err != nil {
+		return nil, fmt.Errorf("statesrun: weak denoiser of step %d: %w (it is saved when the training runs with that step in WeakSteps)", step, err)
+	}
+	return d, nil
 }
 
 // LoadDenoiser loads a denoiser checkpoint saved by TrainDenoiser, with its history.

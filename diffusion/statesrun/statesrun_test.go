@@ -1,6 +1,7 @@
 package statesrun
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,5 +148,52 @@ func TestModelPresets(t *testing.T) {
 	}
 	if _, err := ModelPreset("huge"); err == nil {
 		t.Error("unknown preset: want error")
+	}
+}
+
+// The training saves its weak checkpoints; autoguidance with scale 1 is plain sampling and
+// another scale changes the samples.
+func TestAutoguidance(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := PresetConfig(preset.Smoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Model.DenoiserTrain.Steps, cfg.ProbeEvery, cfg.WeakSteps = 40, 0, []int{20}
+	data, err := LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "denoiser")
+	d, _, err := TrainDenoiser(b, data, cfg, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weak, err := LoadWeakDenoiser(b, dir, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadWeakDenoiser(b, dir, 30); err == nil || !strings.Contains(err.Error(), "step 30") {
+		t.Errorf("missing weak step: %v", err)
+	}
+	scores, err := ScoreAutoguidance(d, weak, 20, data, "ddim", 20, []float64{1, 2}, nil, 300, cfg.Model.Speed, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := ScoreSamplers(d, data, []string{"ddim"}, []int{20}, 300, cfg.Model.Speed, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scores) != 2 || math.Abs(scores[0].Report.NLL-plain[0].Report.NLL) > 1e-9 {
+		t.Fatalf("w = 1: NLL %g, plain DDIM %g", scores[0].Report.NLL, plain[0].Report.NLL)
+	}
+	if scores[1].Report.NLL == scores[0].Report.NLL {
+		t.Error("w = 2 gave the same samples as w = 1")
+	}
+	if got := scores[1].Name(); got != "ddim, 20 steps, autoguided by step 20, w 2" {
+		t.Errorf("Name() = %q", got)
 	}
 }

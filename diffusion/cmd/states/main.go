@@ -21,6 +21,7 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/atomicfile"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
+	"github.com/godiffusion/notebooks/diffusion/sampling"
 
 	"github.com/gomlx/compute"
 
@@ -45,6 +46,8 @@ type options struct {
 	samples, ddim     int
 	workers           int
 	scale             float64
+	weak              int     // autoguidance: training step of the weak denoiser (0: none)
+	agScale           float64 // autoguidance scale w
 }
 
 func main() {
@@ -72,6 +75,8 @@ func main() {
 	fs.IntVar(&o.samples, "samples", 0, "samples per set (0: the preset's, 5000 at cpu)")
 	fs.IntVar(&o.ddim, "ddim", 0, "guided sampling steps (0: all T steps, the assignment's sampler)")
 	fs.Float64Var(&o.scale, "scale", 1, "classifier guidance scale")
+	fs.IntVar(&o.weak, "autoguide-weak", 0, "sample: guide the denoiser with its checkpoint after this training step (autoguidance; 0: off; saved at the preset's WeakSteps)")
+	fs.Float64Var(&o.agScale, "autoguide-w", 2, "sample: autoguidance scale w (1: no guidance)")
 	fs.IntVar(&o.workers, "workers", 0, "concurrent workers for training and sampling (0: the preset's; 2 uses both cores)")
 	_ = fs.Parse(os.Args[2:])
 	if err := run(cmd, o); err != nil {
@@ -218,7 +223,7 @@ func classify(e *env, _ options) error {
 	return writePNG(e, "classifier_loss", png, err)
 }
 
-func sample(e *env, _ options) error {
+func sample(e *env, o options) error {
 	dir, err := ckpt("denoiser")
 	if err != nil {
 		return err
@@ -227,8 +232,23 @@ func sample(e *env, _ options) error {
 	if err != nil {
 		return err
 	}
-	s, err := d.Sample(e.cfg.NumSamples, ddpm.SampleConfig{Seed: e.cfg.Seed, Speed: e.cfg.Model.Speed})
-	if err != nil {
+	var s *ddpm.Samples
+	if o.weak > 0 {
+		weak, err := statesrun.LoadWeakDenoiser(e.b, dir, o.weak)
+		if err != nil {
+			return err
+		}
+		m, err := d.Autoguided(weak, o.agScale, nil, e.cfg.Model.Speed)
+		if err != nil {
+			return err
+		}
+		if s, err = d.SampleModel(m, func(m sampling.Model, so sampling.Options) ([]float32, error) {
+			return sampling.Ancestral(m, so, sampling.BetaVariance)
+		}, e.cfg.NumSamples, d.Schedule.T(), e.cfg.Seed); err != nil {
+			return err
+		}
+		fmt.Printf("autoguided by the denoiser of step %d, w %g\n", o.weak, o.agScale)
+	} else if s, err = d.Sample(e.cfg.NumSamples, ddpm.SampleConfig{Seed: e.cfg.Seed, Speed: e.cfg.Model.Speed}); err != nil {
 		return err
 	}
 	fmt.Printf("%d samples x %d steps in %s (%.0f samples/s)\n", e.cfg.NumSamples, d.Schedule.T(), s.Duration.Round(time.Millisecond), float64(e.cfg.NumSamples)/s.Duration.Seconds())
