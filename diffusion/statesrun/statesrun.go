@@ -5,6 +5,7 @@
 package statesrun
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -218,9 +219,13 @@ func WeakDir(dir string, step int) string { return fmt.Sprintf("%s_step%d", file
 
 // LoadWeakDenoiser loads the weak denoiser saved after step of the training into dir.
 func LoadWeakDenoiser(b compute.Backend, dir string, step int) (*ddpm.Denoiser, error) {
-	d, _, err := LoadDenoiser(b, WeakDir(dir, step))
+	wd := WeakDir(dir, step)
+	if _, err := os.Stat(wd); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("statesrun: no weak denoiser of step %d in %s: it is saved when the training runs with that step in WeakSteps (the preset's: retrain)", step, wd)
+	}
+	d, _, err := LoadDenoiser(b, wd)
 	if err != nil {
-		return nil, fmt.Errorf("statesrun: weak denoiser of step %d: %w (it is saved when the training runs with that step in WeakSteps)", step, err)
+		return nil, fmt.Errorf("statesrun: weak denoiser of step %d: %w", step, err)
 	}
 	return d, nil
 }
