@@ -1,0 +1,472 @@
+package spiral
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/gomlx/compute"
+
+	"github.com/godiffusion/notebooks/diffusion/history"
+	"github.com/godiffusion/notebooks/diffusion/lrschedule"
+	"github.com/godiffusion/notebooks/diffusion/metrics"
+	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/sampling"
+	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+)
+
+// Config is everything notebook 06 and cmd/spiral run with.
+type Config struct {
+	Preset  preset.Preset `json:"preset"`
+	Seed    int64         `json:"seed"`
+	Mixture MixtureConfig `json:"mixture"`
+	Process Process       `json:"process"`
+	K       int           `json:"k"` // reverse steps (the exam: 200)
+	Net     NetConfig     `json:"net"`
+	// Train is the training of the learned scores; Objective is set per model, and the
+	// Hyvarinen score uses HyvarinenWeighting and HyvarinenTimeSkew instead of Train's (its
+	// noisier gradient fares best with the exam's unweighted loss over uniform t).
+	Train              TrainConfig `json:"train"`
+	HyvarinenWeighting Weighting   `json:"hyvarinen_weighting"`
+	HyvarinenTimeSkew  float64     `json:"hyvarinen_time_skew"`
+	// Samples is the size of every sample set of the table (the floor uses two p0 sets of
+	// this size).
+	Samples int `json:"samples"`
+	// Projections of the sliced Wasserstein distance.
+	Projections int `json:"projections"`
+	// LikelihoodPoints and LikelihoodSteps size the PF-ODE log-likelihood check.
+	LikelihoodPoints int `json:"likelihood_points"`
+	LikelihoodSteps  int `json:"likelihood_steps"`
+}
+
+// Overrides are the flags of the notebook and of the command; a zero value keeps the
+// preset's.
+type Overrides struct {
+	Preset               string
+	Seed                 int64
+	Components           int
+	Sigma, Turns, Radius float64
+	BetaMin, BetaMax     float64
+	K                    int
+	Steps, Batch         int
+	LR                   float64
+	Width, Layers        int
+	Weighting            string
+	LRSchedule           string
+	Samples              int
+	TimeSkew             float64
+	Fourier              int  // Fourier feature pairs; < 0 disables them
+	PlainNet             bool // the exam's plain MLP: inputs [x1, x2, t], no Fourier features, no 1/sigma(t) output scaling
+	LikelihoodPoints     int
+}
+
+// Config returns the preset's configuration with the overrides applied, validated.
+func (o Overrides) Config() (Config, error) {
+	p, err := preset.Parse(o.Preset)
+	if err != nil {
+		return Config{}, err
+	}
+	c := Config{Preset: p, Seed: 1, Mixture: DefaultMixture(), Process: DefaultProcess(), K: 200, Net: DefaultNet(),
+		Projections: 64, LikelihoodSteps: 100}
+	c.Train = TrainConfig{Weighting: Sigma2, BatchSize: 128, LR: 5e-3, LRSchedule: lrschedule.Cosine, FinalLRFraction: 0.02, TMin: 1.0 / 200, TimeSkew: 3}
+	c.HyvarinenWeighting, c.HyvarinenTimeSkew = Uniform, 1
+	c.Train.Steps = preset.Pick(p, 150, 6000, 8000)
+	c.Train.ValEvery = preset.Pick(p, 50, 250, 250)
+	c.Samples = preset.Pick(p, 500, 2000, 5000)
+	c.LikelihoodPoints = preset.Pick(p, 50, 300, 1000)
+	if p == preset.Paper { // the exam's training
+		c.Train.Weighting, c.Train.LRSchedule, c.Train.TimeSkew = Uniform, lrschedule.Constant, 1
+		c.HyvarinenWeighting, c.HyvarinenTimeSkew = Uniform, 1
+		c.Net = NetConfig{Width: 128, Layers: 3, Activation: c.Net.Activation, TimeInput: TimeT}
+	}
+	if o.Seed != 0 {
+		c.Seed = o.Seed
+	}
+	setInt := func(dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	setFloat := func(dst *float64, v float64) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	setInt(&c.Mixture.Components, o.Components)
+	setFloat(&c.Mixture.Sigma, o.Sigma)
+	setFloat(&c.Mixture.Turns, o.Turns)
+	setFloat(&c.Mixture.Radius, o.Radius)
+	setFloat(&c.Process.BetaMin, o.BetaMin)
+	setFloat(&c.Process.BetaMax, o.BetaMax)
+	setInt(&c.K, o.K)
+	setInt(&c.Train.Steps, o.Steps)
+	setInt(&c.Train.BatchSize, o.Batch)
+	setFloat(&c.Train.LR, o.LR)
+	setInt(&c.Net.Width, o.Width)
+	setInt(&c.Net.Layers, o.Layers)
+	setInt(&c.Samples, o.Samples)
+	setInt(&c.LikelihoodPoints, o.LikelihoodPoints)
+	if o.Weighting != "" {
+		c.Train.Weighting, c.HyvarinenWeighting = Weighting(o.Weighting), Weighting(o.Weighting)
+	}
+	if o.LRSchedule != "" {
+		c.Train.LRSchedule = lrschedule.Kind(o.LRSchedule)
+	}
+	setFloat(&c.Train.TimeSkew, o.TimeSkew)
+	setFloat(&c.HyvarinenTimeSkew, o.TimeSkew)
+	if o.Fourier > 0 {
+		c.Net.Fourier = o.Fourier
+		if c.Net.FourierScale == 0 {
+			c.Net.FourierScale = 6
+		}
+	} else if o.Fourier < 0 {
+		c.Net.Fourier, c.Net.FourierScale = 0, 0
+	}
+	if o.PlainNet {
+		c.Net = NetConfig{Width: c.Net.Width, Layers: c.Net.Layers, Activation: c.Net.Activation, TimeInput: TimeT}
+	}
+	c.Train.TMin = 1 / float64(c.K)
+	c.Train.Seed = c.Seed
+	return c, c.Validate()
+}
+
+// Validate reports a configuration that cannot run, naming the problem.
+func (c Config) Validate() error {
+	if err := c.Mixture.Validate(); err != nil {
+		return err
+	}
+	if err := c.Process.Validate(); err != nil {
+		return err
+	}
+	if c.K < 1 {
+		return fmt.Errorf("spiral: the number of steps K must be >= 1, got %d", c.K)
+	}
+	if err := c.Net.Validate(); err != nil {
+		return err
+	}
+	for _, obj := range []Objective{Hyvarinen, DSM} {
+		tc := c.TrainFor(obj)
+		if err := tc.check(); err != nil {
+			return err
+		}
+	}
+	if c.Samples < 2 || c.Projections < 1 || c.LikelihoodPoints < 1 || c.LikelihoodSteps < 1 {
+		return fmt.Errorf("spiral: need samples >= 2, projections, likelihood points and steps >= 1; got %d, %d, %d, %d",
+			c.Samples, c.Projections, c.LikelihoodPoints, c.LikelihoodSteps)
+	}
+	return nil
+}
+
+// TrainFor returns the training configuration of the score of objective obj.
+func (c Config) TrainFor(obj Objective) TrainConfig {
+	tc := c.Train
+	tc.Objective = obj
+	if obj == Hyvarinen {
+		tc.Weighting, tc.TimeSkew = c.HyvarinenWeighting, c.HyvarinenTimeSkew
+	}
+	return tc
+}
+
+// Study is a configured run: the mixture, its exact score and the backend of the networks.
+type Study struct {
+	Config  Config
+	Mixture *Mixture
+	Exact   Exact
+	Backend compute.Backend
+}
+
+// NewStudy builds the mixture and the exact score of cfg (backend may be nil when no network
+// is trained or loaded).
+func NewStudy(cfg Config, b compute.Backend) (*Study, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	mix, err := NewMixture(cfg.Mixture)
+	if err != nil {
+		return nil, err
+	}
+	return &Study{Config: cfg, Mixture: mix, Exact: Exact{Mixture: mix, Process: cfg.Process}, Backend: b}, nil
+}
+
+// P0 returns n fresh samples of p0 drawn with the stream number stream of the study's seed.
+func (s *Study) P0(n int, stream uint64) []float32 {
+	return s.Mixture.Sample(n, rand.New(rand.NewPCG(uint64(s.Config.Seed), 0x90+stream)))
+}
+
+// Sample runs a sampler ("sde", "ode", "heun") of the model with the study's K and seed.
+func (s *Study) Sample(m sampling.Model, sampler string, n int, seed int64, snapshots ...int) (*SampleRun, error) {
+	return Sample(m, s.Config.Process, SampleOptions{N: n, K: s.Config.K, Sampler: sampler, Seed: seed, Snapshots: snapshots})
+}
+
+// Trained is what a checkpoint's history records about its training, compared by
+// TrainOrLoad to decide whether the checkpoint can be reused.
+type Trained struct {
+	Mixture MixtureConfig `json:"mixture"`
+	Process Process       `json:"process"`
+	Net     NetConfig     `json:"net"`
+	Train   TrainConfig   `json:"train"`
+}
+
+// TrainOrLoad returns the learned score of objective obj: loaded from dir when it holds a
+// checkpoint trained with the same configuration (mixture, process, network, training),
+// otherwise trained (progress called after every step), then saved to dir with its history.
+// dir "" trains without saving. loaded reports which happened.
+func (s *Study) TrainOrLoad(obj Objective, dir string, progress func(step int, loss float64)) (n *Net, hist *History, loaded bool, err error) {
+	defer savedmodel.RecoverError(&err, "spiral.TrainOrLoad")
+	if s.Backend == nil {
+		return nil, nil, false, fmt.Errorf("spiral.TrainOrLoad: the study has no backend")
+	}
+	tc := s.Config.TrainFor(obj)
+	if err := tc.check(); err != nil {
+		return nil, nil, false, err
+	}
+	want := Trained{Mixture: s.Config.Mixture, Process: s.Config.Process, Net: s.Config.Net, Train: tc}
+	if dir != "" && savedmodel.Exists(dir) {
+		var rec struct {
+			Trained Trained  `json:"trained"`
+			History *History `json:"history"`
+		}
+		found, err := history.Load(dir, &rec)
+		if err == nil && found && history.Same(rec.Trained, want) && rec.History != nil {
+			n, err := Load(s.Backend, dir, &Meta{Net: s.Config.Net, Process: s.Config.Process})
+			if err == nil {
+				return n, rec.History, true, nil
+			}
+		}
+	}
+	n, err = NewNet(s.Backend, s.Config.Net, s.Config.Process, s.Config.Seed)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	tc.Progress = progress
+	hist, err = n.Train(s.Mixture, tc)
+	if err != nil {
+		return nil, hist, false, err
+	}
+	hist.Config.Progress = nil
+	if dir != "" {
+		if err := n.Save(dir); err != nil {
+			return nil, nil, false, err
+		}
+		if err := history.Save(dir, struct {
+			Trained Trained  `json:"trained"`
+			History *History `json:"history"`
+		}{want, hist}); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	return n, hist, false, nil
+}
+
+// Row is one line of the evaluation table: a sample set against a fresh p0 reference set.
+type Row struct {
+	Name       string
+	N          int
+	SW         float64 // sliced Wasserstein distance to the reference set
+	Energy     float64 // energy distance to the reference set
+	MeanLogP0  float64 // mean log p0 of the samples (exact, from the mixture)
+	Duration   time.Duration
+	IsFloor    bool
+	Target     string // the issue's target for this row ("" for none)
+	TargetMet  bool
+	RatioFloor float64 // SW / floor SW
+	DeltaLogP0 float64 // MeanLogP0 - floor's
+}
+
+// Table is the notebook's evaluation table.
+type Table struct {
+	Rows []Row
+}
+
+// Evaluate scores sample sets (name -> points) against a reference p0 set, with the floor
+// (a second, independent p0 set of the same size) first. Targets: "exact" rows within 1.5x
+// the floor's distance and 0.05 nats of its mean log p0; "learned" rows within 3x and 0.2.
+func (s *Study) Evaluate(sets []NamedSet) (*Table, error) {
+	n := s.Config.Samples
+	ref := s.P0(n, 1)
+	floorSet := s.P0(n, 2)
+	score := func(name string, pts []float32, d time.Duration) (Row, error) {
+		sw, err := metrics.SlicedWasserstein(ref, pts, Dim, s.Config.Projections, uint64(s.Config.Seed))
+		if err != nil {
+			return Row{}, fmt.Errorf("spiral: %s: %w", name, err)
+		}
+		ed, err := metrics.EnergyDistance(ref, pts, Dim)
+		if err != nil {
+			return Row{}, fmt.Errorf("spiral: %s: %w", name, err)
+		}
+		lp, err := s.Mixture.MeanLogP0(pts)
+		if err != nil {
+			return Row{}, fmt.Errorf("spiral: %s: %w", name, err)
+		}
+		return Row{Name: name, N: len(pts) / Dim, SW: sw, Energy: ed, MeanLogP0: lp, Duration: d}, nil
+	}
+	floor, err := score("fresh p0 (floor)", floorSet, 0)
+	if err != nil {
+		return nil, err
+	}
+	floor.IsFloor, floor.RatioFloor = true, 1
+	t := &Table{Rows: []Row{floor}}
+	for _, set := range sets {
+		r, err := score(set.Name, set.Points, set.Duration)
+		if err != nil {
+			return nil, err
+		}
+		r.RatioFloor, r.DeltaLogP0 = r.SW/floor.SW, r.MeanLogP0-floor.MeanLogP0
+		switch set.Target {
+		case ExactTarget:
+			r.Target, r.TargetMet = "<= 1.5x, 0.05 nats", r.RatioFloor <= 1.5 && math.Abs(r.DeltaLogP0) <= 0.05
+		case LearnedTarget:
+			r.Target, r.TargetMet = "<= 3x, 0.2 nats", r.RatioFloor <= 3 && math.Abs(r.DeltaLogP0) <= 0.2
+		}
+		t.Rows = append(t.Rows, r)
+	}
+	return t, nil
+}
+
+// Targets of NamedSet.
+const (
+	ExactTarget   = "exact"
+	LearnedTarget = "learned"
+)
+
+// NamedSet is a sample set to evaluate.
+type NamedSet struct {
+	Name     string
+	Points   []float32
+	Duration time.Duration
+	Target   string // ExactTarget, LearnedTarget or ""
+}
+
+// Markdown formats the table.
+func (t *Table) Markdown() string {
+	var b strings.Builder
+	b.WriteString("| samples | n | sliced W2 | / floor | energy dist. | mean log p0 | - floor (nats) | time | target | met |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	for _, r := range t.Rows {
+		met := ""
+		if r.Target != "" {
+			met = map[bool]string{true: "yes", false: "**no**"}[r.TargetMet]
+		}
+		dur := "-"
+		if r.Duration > 0 {
+			dur = r.Duration.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.4f | %.2f | %.4f | %.3f | %+.3f | %s | %s | %s |\n",
+			r.Name, r.N, r.SW, r.RatioFloor, r.Energy, r.MeanLogP0, r.DeltaLogP0, dur, r.Target, met)
+	}
+	return b.String()
+}
+
+// LikelihoodCheck compares the PF-ODE log-likelihood of a score model with the exact log p0.
+type LikelihoodCheck struct {
+	Name               string
+	N                  int
+	MeanODE, MeanExact float64 // mean log-likelihood by the PF-ODE, and the exact mean log p0
+	MaxAbsDiff         float64
+	MeanAbsDiff        float64
+	Duration           time.Duration
+}
+
+// CheckLikelihood integrates the PF-ODE of m for LikelihoodPoints fresh p0 points.
+func (s *Study) CheckLikelihood(name string, m ScoreModel) (LikelihoodCheck, error) {
+	x := s.P0(s.Config.LikelihoodPoints, 3)
+	start := time.Now()
+	got, err := LogLikelihood(m, s.Config.Process, x, LikelihoodOptions{Steps: s.Config.LikelihoodSteps})
+	if err != nil {
+		return LikelihoodCheck{}, err
+	}
+	want, err := s.Mixture.At(1, 0).LogDensity(x)
+	if err != nil {
+		return LikelihoodCheck{}, err
+	}
+	c := LikelihoodCheck{Name: name, N: len(got), Duration: time.Since(start)}
+	for i := range got {
+		d := math.Abs(got[i] - want[i])
+		c.MeanODE += got[i] / float64(len(got))
+		c.MeanExact += want[i] / float64(len(got))
+		c.MeanAbsDiff += d / float64(len(got))
+		c.MaxAbsDiff = math.Max(c.MaxAbsDiff, d)
+	}
+	return c, nil
+}
+
+// LikelihoodMarkdown formats likelihood checks as a table.
+func LikelihoodMarkdown(checks ...LikelihoodCheck) string {
+	var b strings.Builder
+	b.WriteString("| score | points | mean log-lik. (PF-ODE) | mean log p0 (exact) | mean abs. diff. | max abs. diff. | time |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, c := range checks {
+		fmt.Fprintf(&b, "| %s | %d | %.4f | %.4f | %.4f | %.4f | %s |\n", c.Name, c.N, c.MeanODE, c.MeanExact, c.MeanAbsDiff, c.MaxAbsDiff, c.Duration.Round(time.Millisecond))
+	}
+	return b.String()
+}
+
+// Models are the learned scores of the comparison (either may be nil).
+type Models struct {
+	Hyvarinen, DSM *Net
+}
+
+// StandardSets draws the sample sets of the notebook's table, Samples each with seeds from
+// the study's: the exact score with the reverse SDE, the PF-ODE by Euler and by Heun, the
+// SDE without the score, and every learned score with the SDE and the PF-ODE (Heun).
+func (s *Study) StandardSets(m Models) ([]NamedSet, error) {
+	n, seed := s.Config.Samples, s.Config.Seed+100
+	type job struct {
+		name    string
+		model   sampling.Model
+		sampler string
+		target  string
+	}
+	jobs := []job{
+		{"exact score, reverse SDE", s.Exact, SDE, ExactTarget},
+		{"exact score, PF-ODE (Euler)", s.Exact, ODE, ExactTarget},
+		{"exact score, PF-ODE (Heun)", s.Exact, Heun, ExactTarget},
+		{"no score (noise only), SDE", NoScore{}, SDE, ""},
+	}
+	if m.Hyvarinen != nil {
+		jobs = append(jobs, job{"Hyvarinen score, reverse SDE", m.Hyvarinen, SDE, LearnedTarget}, job{"Hyvarinen score, PF-ODE (Heun)", m.Hyvarinen, Heun, ""})
+	}
+	if m.DSM != nil {
+		jobs = append(jobs, job{"DSM score, reverse SDE", m.DSM, SDE, LearnedTarget}, job{"DSM score, PF-ODE (Heun)", m.DSM, Heun, ""})
+	}
+	var out []NamedSet
+	for _, j := range jobs {
+		run, err := s.Sample(j.model, j.sampler, n, seed)
+		if err != nil {
+			return nil, fmt.Errorf("spiral: %s: %w", j.name, err)
+		}
+		out = append(out, NamedSet{Name: j.name, Points: run.Points, Duration: run.Duration, Target: j.target})
+	}
+	return out, nil
+}
+
+// Summary describes the configuration in a few lines of Markdown.
+func (c Config) Summary() string {
+	return fmt.Sprintf("preset `%s`, seed %d. **p0**: M = %d components of sigma = %g on %g turns of a spiral out to radius %g. "+
+		"**Forward process**: VP, beta(t) = %g + t (%g - %g), K = %d steps (t_k = k/K). **Score net**: %d x %d %s on [x1, x2, %s] + %d Fourier pairs, output / sigma(t): %v. "+
+		"**Training**: %d steps, batch %d, Adam %g (%s schedule); DSM: weighting %s, time skew %g; Hyvarinen: weighting %s, time skew %g. **Evaluation**: %d samples per set.",
+		c.Preset, c.Seed, c.Mixture.Components, c.Mixture.Sigma, c.Mixture.Turns, c.Mixture.Radius,
+		c.Process.BetaMin, c.Process.BetaMax, c.Process.BetaMin, c.K, c.Net.Layers, c.Net.Width, c.Net.Activation, c.Net.TimeInput, c.Net.Fourier, c.Net.ScaleBySigma,
+		c.Train.Steps, c.Train.BatchSize, c.Train.LR, orConstant(c.Train.LRSchedule), c.Train.Weighting, max(1, c.Train.TimeSkew), c.HyvarinenWeighting, max(1, c.HyvarinenTimeSkew), c.Samples)
+}
+
+func orConstant(k lrschedule.Kind) lrschedule.Kind {
+	if k == "" {
+		return lrschedule.Constant
+	}
+	return k
+}
+
+// LossSummary describes a training run in one line: its final validation Hyvarinen loss
+// against the exact score's (the minimum), and its speed.
+func LossSummary(h *History) string {
+	if h == nil || len(h.ValHyvarinen) == 0 {
+		return "no history"
+	}
+	last := len(h.ValHyvarinen) - 1
+	return fmt.Sprintf("%s, %d steps (%s, %.0f steps/s): final validation Hyvarinen loss %.3f (exact score %.3f), DSM loss %.3f (exact %.3f)",
+		h.Config.Objective, len(h.TrainLoss), h.Duration.Round(time.Second), float64(len(h.TrainLoss))/h.Duration.Seconds(),
+		h.ValHyvarinen[last], h.ExactHyvarinen, h.ValDSM[last], h.ExactDSM)
+}
