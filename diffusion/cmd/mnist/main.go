@@ -16,6 +16,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -41,9 +42,23 @@ func main() {
 	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "mnist:", err)
+		var u usageError
+		if errors.As(err, &u) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
+
+// usageError is a bad command line (unknown command, flag or task, a bad flag value): the
+// command exits with status 2 before doing anything.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// usage returns a usageError with the message.
+func usage(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 func run(args []string) error {
 	if len(args) == 0 || slices.Contains([]string{"-h", "--help", "help"}, args[0]) {
@@ -65,24 +80,30 @@ func run(args []string) error {
 	perClass := fs.Int("per-class", 0, "digits per class to score or sample (0: the preset's)")
 	sampler := fs.String("sampler", "", fmt.Sprintf("sampler when scoring or sampling, one of %v (empty: the model's own: euler for flow, ddim with eta 1 for DDPM)", sampling.SamplerNames()))
 	outDir := fs.String("out", "", "directory of the sample files (empty: outputs/samples)")
+	if !slices.Contains([]string{"train", "score", "sample", "tasks"}, cmd) {
+		return usage("unknown command %q (want train, score, sample or tasks)", cmd)
+	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return err
+		return usageError{err}
 	}
 	p, err := preset.Parse(*presetName)
 	if err != nil {
-		return err
+		return usage("-preset: %w", err)
 	}
 	if *sampler != "" {
 		if _, err := sampling.SamplerByName(*sampler, 0); err != nil {
-			return fmt.Errorf("-sampler: %w", err)
+			return usage("-sampler: %w", err)
 		}
+	}
+	if *modulation != "" && !slices.Contains([]string{"scale", "add"}, *modulation) {
+		return usage("-modulation must be scale or add, got %q", *modulation)
 	}
 	for _, f := range []struct {
 		name string
 		v    float64
 	}{{"steps", float64(*steps)}, {"batch", float64(*batch)}, {"lr", *lr}, {"width", float64(*width)}, {"guidance", *guidance}, {"sample-steps", float64(*sampleSteps)}, {"per-class", float64(*perClass)}} {
 		if f.v < 0 {
-			return fmt.Errorf("-%s must be >= 0 (0: the preset's), got %g", f.name, f.v)
+			return usage("-%s must be >= 0 (0: the preset's), got %g", f.name, f.v)
 		}
 	}
 	cfg, err := mnistrun.PresetConfig(p)
@@ -105,7 +126,7 @@ func run(args []string) error {
 	}
 	task, ok := tasks[*taskName]
 	if !ok {
-		return fmt.Errorf("unknown -task %q (see `mnist tasks`)", *taskName)
+		return usage("unknown -task %q (see `mnist tasks`)", *taskName)
 	}
 	if *steps > 0 {
 		task.Train.Steps = *steps

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,5 +48,33 @@ func TestSampleCommand(t *testing.T) {
 		if err := run(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want an error with %q", c.args, err, c.want)
 		}
+	}
+}
+
+// Bad command lines are usage errors (exit status 2) naming the flag, and write nothing.
+func TestBadInputIsAUsageError(t *testing.T) {
+	out := t.TempDir()
+	t.Setenv(workdir.EnvVar, out)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fly"}, "unknown command"},
+		{[]string{"sample", "-task", "mnist_ddpm", "-preset", "huge"}, "-preset"},
+		{[]string{"sample", "-task", "mnist_ddpm", "-sampler", "bogus"}, "-sampler"},
+		{[]string{"train", "-task", "mnist_ddpm", "-steps", "-5"}, "-steps"},
+		{[]string{"score", "-task", "mnist_ddpm", "-guidance", "-1"}, "-guidance"},
+		{[]string{"train", "-task", "mnist_ddpm", "-modulation", "mul"}, "-modulation"},
+		{[]string{"train", "-task", "nope"}, "unknown -task"},
+		{[]string{"train", "-no-such-flag"}, "no-such-flag"},
+	} {
+		err := run(c.args)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want a usage error with %q", c.args, err, c.want)
+		}
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("bad command lines wrote %d entries into the outputs directory", len(entries))
 	}
 }
