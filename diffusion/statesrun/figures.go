@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/godiffusion/notebooks/diffusion/data/states"
 	"github.com/godiffusion/notebooks/diffusion/ddpm"
@@ -160,12 +161,17 @@ func StepsFigure(scores []StepScore, dataNLL float64) ([]byte, error) {
 		plot.Curve{Name: "real data", X: []float64{lo, hi}, Y: []float64{dataNLL, dataNLL}})
 	// The y range shows the differences near the data's NLL; the few-step values far above
 	// it leave the top of the figure (they are in the table).
-	ymin := dataNLL
+	// (A poorly trained model, e.g. at smoke, widens it so every curve's best point and the
+	// reference line stay visible.)
+	ymin, ymax := dataNLL, math.Max(dataNLL+0.4, ref.Report.NLL+0.1)
 	for _, s := range scores {
 		ymin = math.Min(ymin, s.Report.NLL)
 	}
+	for _, n := range names {
+		ymax = math.Max(ymax, slices.Min(ys[n])+0.1)
+	}
 	return plot.Lines(plot.Options{Title: "Sample NLL vs number of sampling steps", XLabel: "steps (log scale)", YLabel: "NLL (nats)", LogX: true,
-		YMin: ymin - 0.02, YMax: dataNLL + 0.4}, curves...)
+		YMin: ymin - 0.02, YMax: ymax}, curves...)
 }
 
 // samplerLabel is the legend name of a sampler of sampling.SamplerNames.
