@@ -182,6 +182,9 @@ func TrainDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep
 		if err := saveHistory(dir, h); err != nil {
 			return nil, nil, err
 		}
+		if err := WriteDenoiserStateDict(d, StateDictPath(dir)); err != nil {
+			return nil, nil, err
+		}
 	}
 	return d, h, nil
 }
@@ -209,9 +212,17 @@ func TrainClassifier(b compute.Backend, data *Data, cfg Config, dir string, onSt
 		if err := saveHistory(dir, h); err != nil {
 			return nil, nil, err
 		}
+		if err := WriteClassifierStateDict(c, StateDictPath(dir)); err != nil {
+			return nil, nil, err
+		}
 	}
 	return c, h, nil
 }
+
+// StateDictPath is where TrainDenoiser and TrainClassifier write the PyTorch state dict of a
+// model checkpointed in dir: dir + ".pt" (outputs/checkpoints/denoiser.pt and classifier.pt,
+// the course's deliverables; see WriteDenoiserStateDict).
+func StateDictPath(dir string) string { return filepath.Clean(dir) + ".pt" }
 
 // WeakDir is the directory of the denoiser saved after step of the training into dir (see
 // Config.WeakSteps): a sibling of dir, so that replacing dir keeps it.

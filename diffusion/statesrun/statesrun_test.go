@@ -172,6 +172,9 @@ func TestAutoguidance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(StateDictPath(dir)); err != nil {
+		t.Errorf("the training wrote no state dict: %v", err)
+	}
 	weak, err := LoadWeakDenoiser(b, dir, 20)
 	if err != nil {
 		t.Fatal(err)
