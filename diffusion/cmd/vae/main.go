@@ -1,0 +1,184 @@
+// Command vae runs the VAE of notebook 07 (final exam, Exercise 3, part 3: a VAE on MNIST)
+// without Jupyter, with the notebook's flags, printing the test -ELBO and writing the
+// figures as PNG files:
+//
+//	go run ./diffusion/cmd/vae -preset cpu all
+//	go run ./diffusion/cmd/vae -latent 8 -epochs 30 train
+//
+// Tasks: train (train or load the VAE, curves of -ELBO, reconstruction and KL per epoch;
+// reuses the checkpoint), figures (prior samples, latent scatter, decoded latent plane,
+// reconstructions), all (the default). Figures go to -out (default outputs/vae); the
+// checkpoint to outputs/checkpoints/vae_dz<d_z>.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
+	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/vae"
+	"github.com/godiffusion/notebooks/diffusion/workdir"
+)
+
+var tasks = []string{"train", "figures"}
+
+func main() {
+	if err := godebug.Ensure(); err != nil {
+		fmt.Fprintln(os.Stderr, "vae: warning:", err)
+	}
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "vae:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the notebook's flags.
+type options struct {
+	o        vae.Overrides
+	out, ckp string
+}
+
+func parse(args []string) (*options, []string, error) {
+	fs := flag.NewFlagSet("vae", flag.ContinueOnError)
+	o := &options{}
+	fs.StringVar(&o.o.Preset, "preset", preset.Default(), "size of the run: smoke, cpu or paper")
+	fs.Int64Var(&o.o.Seed, "seed", 0, "random seed (0: 1)")
+	fs.IntVar(&o.o.Latent, "latent", 0, "latent dimension d_z (0: 2, the exam's)")
+	fs.IntVar(&o.o.Hidden, "hidden", 0, "hidden units of the encoder and decoder (0: 400)")
+	fs.IntVar(&o.o.Epochs, "epochs", 0, "training epochs (0: the preset's)")
+	fs.IntVar(&o.o.Batch, "batch", 0, "batch size (0: 128)")
+	fs.Float64Var(&o.o.LR, "lr", 0, "Adam learning rate (0: 1e-3)")
+	fs.StringVar(&o.o.LRSchedule, "lr_schedule", "", "constant (the exam), cosine or exponential")
+	fs.IntVar(&o.o.TrainSize, "train_size", 0, "training images (0: the preset's)")
+	fs.IntVar(&o.o.TestSize, "test_size", 0, "test images (0: the preset's)")
+	fs.StringVar(&o.out, "out", "", "directory for the figures (default: outputs/vae)")
+	fs.StringVar(&o.ckp, "checkpoints", "", "directory of the checkpoints (default: outputs/checkpoints)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: vae [flags] [task...]  tasks: %v or all (default)\n", tasks)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	return o, fs.Args(), nil
+}
+
+func run(args []string, w io.Writer) error {
+	o, todo, err := parse(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	cfg, err := o.o.Config()
+	if err != nil {
+		return err
+	}
+	if len(todo) == 0 || slices.Contains(todo, "all") {
+		todo = tasks
+	}
+	for _, t := range todo {
+		if !slices.Contains(tasks, t) {
+			return fmt.Errorf("unknown task %q: want one of %v or all", t, tasks)
+		}
+	}
+	out := o.out
+	if out == "" {
+		if out, err = workdir.Sub("vae"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	name := vae.CheckpointName(cfg.Net.Latent)
+	var dir string
+	if o.ckp == "" {
+		if dir, err = workdir.Checkpoint(name); err != nil {
+			return err
+		}
+	} else {
+		if err := os.MkdirAll(o.ckp, 0o755); err != nil {
+			return err
+		}
+		dir = filepath.Join(o.ckp, name)
+	}
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	s, err := vae.NewStudy(cfg, b)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, cfg.Summary())
+	save := func(file string, png []byte, err error) error {
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		path := filepath.Join(out, file+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "wrote", path)
+		return nil
+	}
+	last := -1
+	m, hist, loaded, err := s.TrainOrLoad(dir, func(epoch, step int, loss float64) {
+		if epoch != last {
+			last = epoch
+			fmt.Fprintf(w, "epoch %d (step %d): -ELBO %.2f\n", epoch, step, loss)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if loaded {
+		fmt.Fprintln(w, "loaded", dir)
+	} else {
+		fmt.Fprintln(w, "trained, saved to", dir)
+	}
+	fmt.Fprintln(w, vae.LossSummary(hist))
+	fmt.Fprintln(w, vae.TargetLine(hist))
+	for _, t := range todo {
+		switch t {
+		case "train":
+			for _, term := range []struct {
+				file string
+				t    vae.Term
+			}{{"neg_elbo", vae.NegELBO}, {"recon", vae.Recon}, {"kl", vae.KLTerm}} {
+				png, err := vae.CurveFigure(hist, term.t)
+				if err := save(term.file, png, err); err != nil {
+					return err
+				}
+			}
+		case "figures":
+			png, err := m.PriorFigure(10, 10, cfg.Seed)
+			if err := save("prior_samples", png, err); err != nil {
+				return err
+			}
+			if cfg.Net.Latent >= 2 {
+				png, err = m.LatentScatterFigure(s.Test)
+				if err := save("latent_scatter", png, err); err != nil {
+					return err
+				}
+				png, err = m.LatentGridFigure(20)
+				if err := save("latent_grid", png, err); err != nil {
+					return err
+				}
+			}
+			png, err = m.ReconstructionFigure(s.Test, 30, 10)
+			if err := save("reconstructions", png, err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
