@@ -230,5 +230,13 @@ func (r *run) done(i int, x0 []float32) error {
 	return nil
 }
 
-// result returns the final samples.
-func (r *run) result() []float32 { return r.x }
+// result returns the final samples, or an error naming the first non-finite value (a
+// diverged model or sampler must not hand NaN or Inf samples on as data).
+func (r *run) result() ([]float32, error) {
+	for j, v := range r.x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("sampling: sample %d has a non-finite value (%g at coordinate %d): the model or the sampler diverged", j/r.o.Dim, v, j%r.o.Dim)
+		}
+	}
+	return r.x, nil
+}

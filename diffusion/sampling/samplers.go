@@ -134,7 +134,7 @@ func firstOrder(what string, m Model, o Options, update func(r *run, i int) (Upd
 			return nil, err
 		}
 	}
-	return r.result(), nil
+	return r.result()
 }
 
 // Ancestral is the ancestral DDPM sampler with noise variance v (no noise in the last step).
@@ -205,7 +205,7 @@ func EulerODE(m Model, o Options) ([]float32, error) {
 			return nil, err
 		}
 	}
-	return r.result(), nil
+	return r.result()
 }
 
 // HeunODE integrates the same ODE as EulerODE with Heun's second-order method (Karras et al.
@@ -241,7 +241,7 @@ func HeunODE(m Model, o Options) ([]float32, error) {
 			return nil, err
 		}
 	}
-	return r.result(), nil
+	return r.result()
 }
 
 // DPMSolverPP2M is the multistep second-order DPM-Solver++ (Lu et al. 2022, Alg. 2) in the
@@ -281,7 +281,7 @@ func DPMSolverPP2M(m Model, o Options) ([]float32, error) {
 			return nil, err
 		}
 	}
-	return r.result(), nil
+	return r.result()
 }
 
 // SamplerNames returns the names SamplerByName accepts (a fresh slice).

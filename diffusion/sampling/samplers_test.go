@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/godiffusion/notebooks/diffusion/schedule"
@@ -414,6 +415,25 @@ func TestClip(t *testing.T) {
 	for i, v := range out {
 		if v < -1-1e-5 || v > 1+1e-5 {
 			t.Fatalf("sample value %d = %g outside the clip range", i, v)
+		}
+	}
+}
+
+// A model that returns NaN makes every sampler fail with an error naming the sample, instead
+// of returning NaN samples.
+func TestNonFiniteSamplesAreErrors(t *testing.T) {
+	p := Discrete{mustSchedule(t, schedule.DefaultConfig())}
+	grid := must[[]float64](t)(EvenGrid(500, 10))
+	nan := FuncModel{Kind: Noise, Func: func(x []float32, ts []float64, _ []int) ([]float32, error) {
+		out := make([]float32, len(x))
+		out[len(out)-1] = float32(math.NaN())
+		return out, nil
+	}}
+	for _, name := range SamplerNames() {
+		s := must[Sampler](t)(SamplerByName(name, 0))
+		_, err := s(nan, Options{N: 3, Dim: 2, Process: p, Grid: grid, Seed: 1})
+		if err == nil || !strings.Contains(err.Error(), "sample 2") || !strings.Contains(err.Error(), "non-finite") {
+			t.Errorf("%s: %v, want a non-finite error naming sample 2", name, err)
 		}
 	}
 }
