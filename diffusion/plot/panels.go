@@ -60,23 +60,36 @@ func ScatterPanels(opts Options, cols int, panels ...Panel) ([]byte, error) {
 		}
 		plots[i/cols][i%cols] = p
 	}
-	title := 0 * vg.Centimeter
-	if opts.Title != "" {
-		title = vg.Centimeter
+	png, err := Tiles(opts.Title, plots, pw, ph)
+	if err != nil {
+		return nil, fmt.Errorf("plot.ScatterPanels: %w", err)
 	}
-	canvas := vgimg.New(pw*vg.Length(cols), ph*vg.Length(rows)+title)
+	return png, nil
+}
+
+// Tiles renders a grid of gonum plots (rows of equal length; nil cells stay empty), each
+// cell w x h, under an optional title, as PNG bytes: the layout of every multi-panel figure.
+func Tiles(title string, plots [][]*plot.Plot, w, h vg.Length) ([]byte, error) {
+	if len(plots) == 0 || len(plots[0]) == 0 {
+		return nil, fmt.Errorf("plot.Tiles: no plots")
+	}
+	rows, cols := len(plots), len(plots[0])
+	top := 0 * vg.Centimeter
+	if title != "" {
+		top = vg.Centimeter
+	}
+	canvas := vgimg.New(w*vg.Length(cols), h*vg.Length(rows)+top)
 	dc := draw.New(canvas)
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
-	if opts.Title != "" {
+	if title != "" {
 		font := plot.DefaultFont
 		font.Size = vg.Points(13)
 		style := draw.TextStyle{Color: color.Black, Font: font, Handler: plot.DefaultTextHandler, XAlign: draw.XCenter}
-		dc.FillText(style, vg.Point{X: dc.Max.X / 2, Y: dc.Max.Y - title*0.75}, opts.Title)
-		dc.Max.Y -= title
+		dc.FillText(style, vg.Point{X: dc.Max.X / 2, Y: dc.Max.Y - top*0.75}, title)
+		dc.Max.Y -= top
 	}
-	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter, PadY: vg.Millimeter}
-	canvases := plot.Align(plots, tiles, dc)
+	canvases := plot.Align(plots, draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter, PadY: vg.Millimeter}, dc)
 	for r := range plots {
 		for c := range plots[r] {
 			if plots[r][c] != nil {
@@ -86,7 +99,7 @@ func ScatterPanels(opts Options, cols int, panels ...Panel) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: canvas}).WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("plot.ScatterPanels: %w", err)
+		return nil, fmt.Errorf("plot.Tiles: %w", err)
 	}
 	return buf.Bytes(), nil
 }

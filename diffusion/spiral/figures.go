@@ -1,7 +1,6 @@
 package spiral
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image/color"
@@ -13,7 +12,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
 	dplot "github.com/godiffusion/notebooks/diffusion/plot"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
@@ -213,35 +211,11 @@ func QuiverFigure(title string, fields []Field, ts []float64, g int) ([]byte, er
 
 // tiles renders a grid of gonum plots of size cell each, with a title, to PNG.
 func tiles(title string, plots [][]*plot.Plot, cell vg.Length) ([]byte, error) {
-	rows, cols := len(plots), len(plots[0])
-	top := vg.Length(0)
-	if title != "" {
-		top = vg.Centimeter
-	}
-	canvas := vgimg.New(cell*vg.Length(cols), cell*vg.Length(rows)+top)
-	dc := draw.New(canvas)
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
-	if title != "" {
-		font := plot.DefaultFont
-		font.Size = vg.Points(13)
-		style := draw.TextStyle{Color: color.Black, Font: font, Handler: plot.DefaultTextHandler, XAlign: draw.XCenter}
-		dc.FillText(style, vg.Point{X: dc.Max.X / 2, Y: dc.Max.Y - top*0.75}, title)
-		dc.Max.Y -= top
-	}
-	canvases := plot.Align(plots, draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter, PadY: vg.Millimeter}, dc)
-	for r := range plots {
-		for c := range plots[r] {
-			if plots[r][c] != nil {
-				plots[r][c].Draw(canvases[r][c])
-			}
-		}
-	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: canvas}).WriteTo(&buf); err != nil {
+	png, err := dplot.Tiles(title, plots, cell, cell)
+	if err != nil {
 		return nil, fmt.Errorf("spiral: %w", err)
 	}
-	return buf.Bytes(), nil
+	return png, nil
 }
 
 // LossFigure plots the training loss (a moving average) and the validation Hyvarinen loss of

@@ -50,20 +50,11 @@ func renderPNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
 
 // renderRow draws plots side by side, each w x h, and returns the PNG.
 func renderRow(w, h vg.Length, plots ...*plot.Plot) ([]byte, error) {
-	c := vgimg.New(w*vg.Length(len(plots)), h)
-	dc := draw.New(c)
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
-	tiles := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Millimeter, PadY: vg.Millimeter}
-	canvases := plot.Align([][]*plot.Plot{plots}, tiles, dc)
-	for i, p := range plots {
-		p.Draw(canvases[0][i])
-	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
+	png, err := dplot.Tiles("", [][]*plot.Plot{plots}, w, h)
+	if err != nil {
 		return nil, fmt.Errorf("trueskill: figure: %w", err)
 	}
-	return buf.Bytes(), nil
+	return png, nil
 }
 
 func colour(i int) color.RGBA { return dplot.Palette[i%len(dplot.Palette)] }
