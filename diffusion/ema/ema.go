@@ -33,6 +33,18 @@ func New(store *model.Store, weights []*model.Variable) (*Averages, error) {
 	return a, nil
 }
 
+// NewForScope is New for every trainable variable under the scope path (e.g. "/unet") of
+// store.
+func NewForScope(store *model.Store, path string) (*Averages, error) {
+	var weights []*model.Variable
+	for v := range store.Scope(path).IterVariables() {
+		if v.Trainable {
+			weights = append(weights, v)
+		}
+	}
+	return New(store, weights)
+}
+
 // Update sets, in graph g, every average to w + decay (average - w), with w the weight's
 // value in g (call it after the optimizer's update, so w is the updated weight). decay is a
 // scalar node (an input, to follow a warm-up, or a constant).

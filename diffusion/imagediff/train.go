@@ -89,14 +89,8 @@ type trainer struct {
 // coefs [B, 4] (a, b, c, d), tau [B] and class vectors [B, K] (when class-conditioned).
 func (m *Model) newTrainer(lr float64) (*trainer, error) {
 	tr := &trainer{}
-	var weights []*model.Variable
-	for v := range m.store.Scope("/" + Scope).IterVariables() {
-		if v.Trainable {
-			weights = append(weights, v)
-		}
-	}
 	var err error
-	if tr.avg, err = ema.New(m.store, weights); err != nil {
+	if tr.avg, err = ema.NewForScope(m.store, "/"+Scope); err != nil {
 		return nil, err
 	}
 	opt := optimizer.Adam().LearningRate(lr).Epsilon(1e-8).Done()

@@ -223,14 +223,8 @@ func (b batch) tensors() []any {
 func (n *Net) newTrainer(cfg TrainConfig) (*trainer, error) {
 	tr := &trainer{objective: cfg.Objective, weighting: cfg.Weighting, ema: cfg.EMADecay > 0}
 	if tr.ema {
-		var weights []*model.Variable
-		for v := range n.store.Scope("/" + NetScope).IterVariables() {
-			if v.Trainable {
-				weights = append(weights, v)
-			}
-		}
 		var err error
-		if tr.avg, err = ema.New(n.store, weights); err != nil {
+		if tr.avg, err = ema.NewForScope(n.store, "/"+NetScope); err != nil {
 			return nil, err
 		}
 	}
