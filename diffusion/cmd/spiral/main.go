@@ -19,14 +19,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"slices"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/taskcli"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/spiral"
-	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
 var tasks = []string{"exact", "train", "compare"}
@@ -95,28 +93,14 @@ func run(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(todo) == 0 || slices.Contains(todo, "all") {
-		todo = tasks
-	}
-	for _, t := range todo {
-		if !slices.Contains(tasks, t) {
-			return fmt.Errorf("unknown task %q: want one of %v or all", t, tasks)
-		}
-	}
-	out := o.out
-	if out == "" {
-		if out, err = workdir.Sub("spiral"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(out, 0o755); err != nil {
+	if todo, err = taskcli.Select(todo, tasks); err != nil {
 		return err
 	}
-	checkpoint := func(name string) (string, error) {
-		if o.ckp == "" {
-			return workdir.Checkpoint(name)
-		}
-		return filepath.Join(o.ckp, name), os.MkdirAll(o.ckp, 0o755)
+	out, err := taskcli.OutDir(o.out, "spiral")
+	if err != nil {
+		return err
 	}
+	checkpoint := func(name string) (string, error) { return taskcli.CheckpointDir(o.ckp, name) }
 	b, err := backend.New()
 	if err != nil {
 		return err
@@ -125,19 +109,7 @@ func run(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	save := func(name string) func([]byte, error) error {
-		return func(png []byte, err error) error {
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			path := filepath.Join(out, name+".png")
-			if err := os.WriteFile(path, png, 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintln(w, "wrote", path)
-			return nil
-		}
-	}
+	save := taskcli.Figures{Dir: out, W: w}.Named
 	fmt.Fprintln(w, cfg.Summary())
 	for _, t := range todo {
 		fmt.Fprintf(w, "\n## %s\n\n", t)

@@ -16,13 +16,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"slices"
 
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/taskcli"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/trueskill"
-	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
 var tasks = []string{"model", "gibbs", "ep", "season", "shuffle", "extension", "checks"}
@@ -85,35 +83,14 @@ func run(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(todo) == 0 || slices.Contains(todo, "all") {
-		todo = tasks
-	}
-	for _, t := range todo {
-		if !slices.Contains(tasks, t) {
-			return fmt.Errorf("unknown task %q: want one of %v or all", t, tasks)
-		}
-	}
-	out := o.out
-	if out == "" {
-		if out, err = workdir.Sub("trueskill"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(out, 0o755); err != nil {
+	if todo, err = taskcli.Select(todo, tasks); err != nil {
 		return err
 	}
-	save := func(name string) func([]byte, error) error {
-		return func(png []byte, err error) error {
-			if err != nil {
-				return err
-			}
-			path := filepath.Join(out, name+".png")
-			if err := os.WriteFile(path, png, 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintln(w, "wrote", path)
-			return nil
-		}
+	out, err := taskcli.OutDir(o.out, "trueskill")
+	if err != nil {
+		return err
 	}
+	save := taskcli.Figures{Dir: out, W: w}.Named
 	fmt.Fprintf(w, "preset %s, seed %d\n", cfg.Preset, cfg.Seed)
 	for _, t := range todo {
 		fmt.Fprintf(w, "\n## %s\n\n", t)

@@ -17,14 +17,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"slices"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/taskcli"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/vae"
-	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
 var tasks = []string{"train", "figures"}
@@ -82,33 +80,17 @@ func run(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(todo) == 0 || slices.Contains(todo, "all") {
-		todo = tasks
+	if todo, err = taskcli.Select(todo, tasks); err != nil {
+		return err
 	}
-	for _, t := range todo {
-		if !slices.Contains(tasks, t) {
-			return fmt.Errorf("unknown task %q: want one of %v or all", t, tasks)
-		}
-	}
-	out := o.out
-	if out == "" {
-		if out, err = workdir.Sub("vae"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(out, 0o755); err != nil {
+	out, err := taskcli.OutDir(o.out, "vae")
+	if err != nil {
 		return err
 	}
 	name := vae.CheckpointName(cfg.Net.Latent)
-	var dir string
-	if o.ckp == "" {
-		if dir, err = workdir.Checkpoint(name); err != nil {
-			return err
-		}
-	} else {
-		if err := os.MkdirAll(o.ckp, 0o755); err != nil {
-			return err
-		}
-		dir = filepath.Join(o.ckp, name)
+	dir, err := taskcli.CheckpointDir(o.ckp, name)
+	if err != nil {
+		return err
 	}
 	b, err := backend.New()
 	if err != nil {
@@ -119,17 +101,7 @@ func run(args []string, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w, cfg.Summary())
-	save := func(file string, png []byte, err error) error {
-		if err != nil {
-			return fmt.Errorf("%s: %w", file, err)
-		}
-		path := filepath.Join(out, file+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintln(w, "wrote", path)
-		return nil
-	}
+	save := taskcli.Figures{Dir: out, W: w}.Save
 	last := -1
 	m, hist, loaded, err := s.TrainOrLoad(dir, func(epoch, step int, loss float64) {
 		if epoch != last {
