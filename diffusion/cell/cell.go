@@ -14,14 +14,26 @@ import (
 
 	"github.com/janpfeifer/gonb/gonbui"
 
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
-// Must ends the cell with err when it is not nil.
+// Must ends the cell with err when it is not nil, by a panic. An interrupted training
+// (trainstate.InterruptedError: Jupyter's stop button) ends the cell with its one-line
+// message ("interrupted at step k of n; saved, re-run to resume") on standard error and exit
+// status 130 instead of a panic's stack trace. This is the one exit of the library, and only
+// for notebook cells: GoNB runs each cell as its own program, so it ends the cell, not the
+// kernel (checked with a real kernel, docs/STATUS.md "Resume"); the runtime cannot print a
+// panic without its trace (debug.SetTraceback cannot go below the default level).
 func Must(err error) {
-	if err != nil {
-		panic(err)
+	if err == nil {
+		return
 	}
+	if trainstate.IsInterrupted(err) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(130)
+	}
+	panic(err)
 }
 
 // Value returns v, or ends the cell with err when it is not nil.

@@ -182,6 +182,7 @@ func shardSizes(n, workers int) []int {
 // and Gaussian noise for each, deterministic in the seed.
 type batcher struct {
 	rng       *rand.Rand
+	src       *rand.PCG // rng's source (its state is saved to resume)
 	points    []float32
 	labels    []int // nil for the denoiser
 	n, dim, T int
@@ -190,7 +191,8 @@ type batcher struct {
 }
 
 func newBatcher(points []float32, labels []int, dim, T int, seed int64) *batcher {
-	return &batcher{rng: seeded.New(seed), points: points, labels: labels, n: len(points) / dim, dim: dim, T: T}
+	rng, src := newSource(seed)
+	return &batcher{rng: rng, src: src, points: points, labels: labels, n: len(points) / dim, dim: dim, T: T}
 }
 
 // drawT draws one time step in [0, T): uniformly, or skewed to small t (see TrainConfig.TimeSkew).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/seeded"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
 // TrainConfig configures the training of a denoiser or a classifier.
@@ -48,6 +49,13 @@ type TrainConfig struct {
 	// Progress, if set, is called after every step with the step number (1-based) and the
 	// step's training loss; return quickly.
 	Progress func(step int, trainLoss float64) `json:"-"`
+	// Resume makes the training resumable (package trainstate): with Resume.Dir set, the
+	// state (every variable of the store, the step, the batches' generator, the history) is
+	// saved there every Resume.Every steps or Interval and at an interrupt of
+	// Resume.Context (Train then returns a *trainstate.InterruptedError), and a Train of a
+	// model fresh from New (same seed) with the same configuration and data continues from
+	// it to the same weights and history. Not part of the configuration.
+	Resume trainstate.Options `json:"-"`
 }
 
 // Validate reports a configuration Train would refuse, naming the field.
@@ -156,9 +164,31 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 	}
 
 	hist = &History{TrainLoss: make([]float64, 0, cfg.Steps)}
+	run, st, err := startResume(cfg, func() runIdentity {
+		return runIdentity{Model: "denoiser", Net: d.Net, Schedule: d.Schedule.Config, Train: cfg, Data: trainstate.Fingerprint(points, nil), Val: trainstate.Fingerprint(valPoints, nil)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	first, before := 0, 0.0
+	if st != nil {
+		ok, err := resumeLoop(run, st, d.store, trainer, batches, hist, cfg.BatchSize)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			first, before = st.Step, st.Seconds
+		}
+	}
 	start := time.Now()
-	for step := range cfg.Steps {
-		if step == 0 || cfg.lr().Varies() {
+	save := func(step int) error {
+		return saveLoop(run, d.store, step, batches, hist, before+time.Since(start).Seconds())
+	}
+	for step := first; step < cfg.Steps; step++ {
+		if err := run.Interrupted(step, save); err != nil {
+			return hist, err
+		}
+		if step == first || cfg.lr().Varies() {
 			// (On the first Train the variable is created by the first step with cfg.LR.)
 			if err := lrschedule.Set(d.store, cfg.lr().At(step)); err != nil {
 				return nil, err
@@ -182,11 +212,16 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 				}
 			}
 		}
+		if run.Due(step + 1) {
+			if err := save(step + 1); err != nil {
+				return hist, err
+			}
+		}
 	}
 	if err := trainer.useEMA(); err != nil {
 		return nil, err
 	}
-	hist.Duration = time.Since(start)
+	hist.Duration = time.Duration((before + time.Since(start).Seconds()) * float64(time.Second))
 	return hist, nil
 }
 
@@ -250,9 +285,31 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 		tensors.FromFlatDataAndDimensions(valY, cfg.ValSize)}
 
 	hist = &History{}
+	run, st, err := startResume(cfg, func() runIdentity {
+		return runIdentity{Model: "classifier", Net: c.Net, Schedule: c.Schedule.Config, Train: cfg, Data: trainstate.Fingerprint(points, labels), Val: trainstate.Fingerprint(valPoints, valLabels)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	first, before := 0, 0.0
+	if st != nil {
+		ok, err := resumeLoop(run, st, c.store, trainer, batches, hist, cfg.BatchSize)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			first, before = st.Step, st.Seconds
+		}
+	}
 	start := time.Now()
-	for step := range cfg.Steps {
-		if step == 0 || cfg.lr().Varies() {
+	save := func(step int) error {
+		return saveLoop(run, c.store, step, batches, hist, before+time.Since(start).Seconds())
+	}
+	for step := first; step < cfg.Steps; step++ {
+		if err := run.Interrupted(step, save); err != nil {
+			return hist, err
+		}
+		if step == first || cfg.lr().Varies() {
 			if err := lrschedule.Set(c.store, cfg.lr().At(step)); err != nil {
 				return nil, err
 			}
@@ -278,11 +335,16 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 			hist.ValLoss = append(hist.ValLoss, float64(tensors.ToScalar[float32](l)))
 			hist.ValAcc = append(hist.ValAcc, float64(tensors.ToScalar[float32](a)))
 		}
+		if run.Due(step + 1) {
+			if err := save(step + 1); err != nil {
+				return hist, err
+			}
+		}
 	}
 	if err := trainer.useEMA(); err != nil {
 		return nil, err
 	}
-	hist.Duration = time.Since(start)
+	hist.Duration = time.Duration((before + time.Since(start).Seconds()) * float64(time.Second))
 	return hist, nil
 }
 

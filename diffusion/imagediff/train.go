@@ -1,6 +1,7 @@
 package imagediff
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/seeded"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
 // TrainConfig configures a training run.
@@ -42,6 +44,8 @@ type TrainConfig struct {
 	OnSnapshot func(step int, m *Model) error `json:"-"`
 	// Progress, if set, is called after every step with the step (1-based) and its loss.
 	Progress func(step int, loss float64) `json:"-"`
+	// Resume makes the training resumable (see Train); not part of the saved configuration.
+	Resume trainstate.Options `json:"-"`
 }
 
 func (c *TrainConfig) check(m *Model) error {
@@ -128,6 +132,14 @@ func (m *Model) newTrainer(lr float64) (*trainer, error) {
 // for class-conditioned models (labels may be nil otherwise). MNIST passes its Set's Images
 // and Labels; a latent model passes its latents. Calling Train again continues from the
 // current weights and optimizer state.
+//
+// With cfg.Resume.Dir set, training is resumable (package trainstate): the whole state (all
+// the store's variables, step, random generators, epoch position, losses) is saved there
+// every cfg.Resume.Every steps or Interval, and when cfg.Resume.Context is done, after which
+// Train returns a *trainstate.InterruptedError; a later Train of a model fresh from New with
+// the same configuration, data and seed continues from the saved state and ends with the
+// same weights and History as an uninterrupted run. A state saved by another configuration
+// or data is ignored (Train says so and starts fresh).
 func (m *Model) Train(images []float32, labels []int, cfg TrainConfig) (hist *History, err error) {
 	defer savedmodel.RecoverError(&err, "imagediff.Train")
 	per := m.pixels()
@@ -149,6 +161,14 @@ func (m *Model) Train(images []float32, labels []int, cfg TrainConfig) (hist *Hi
 			return nil, fmt.Errorf("imagediff: label %d outside [0, %d)", y, m.Net.NumClasses)
 		}
 	}
+	var identity any
+	if cfg.Resume.Dir != "" {
+		identity = runIdentity{Model: m.Config, Train: cfg, Data: trainstate.Fingerprint(images, labels)}
+	}
+	run, st, err := cfg.Resume.Start(resumeKind, identity, cfg.Steps)
+	if err != nil {
+		return nil, err
+	}
 	if m.train == nil {
 		if m.train, err = m.newTrainer(cfg.LR); err != nil {
 			return nil, err
@@ -158,31 +178,45 @@ func (m *Model) Train(images []float32, labels []int, cfg TrainConfig) (hist *Hi
 	for _, s := range cfg.Snapshots {
 		snap[s] = true
 	}
-	rng := seeded.New(cfg.Seed)
-	b := &batchDrawer{images: images, labels: labels, n: n, per: per, rng: rng, lo: m.PixelLo, hi: m.PixelHi}
+	src := seeded.Source(cfg.Seed)
+	rng := rand.New(src)
+	b := &batchDrawer{images: images, labels: labels, n: n, per: per, rng: rng, src: src, lo: m.PixelLo, hi: m.PixelHi}
 	s := m.Net.ImageSize
 	hist = &History{}
+	first, before := 0, 0.0
+	if st != nil {
+		ok, err := m.resume(run, st, b, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			hist.Loss, hist.LR = st.Loss, st.LR
+			first, before = st.Step, st.Seconds
+		}
+	}
 	start := time.Now()
-	for step := range cfg.Steps {
+	// save writes the resumable state after step completed steps.
+	save := func(step int) error {
+		main, err := src.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		extra, err := json.Marshal(resumeExtra{Pos: b.pos, Shuffled: b.perm != nil})
+		if err != nil {
+			return err
+		}
+		return run.Save(m.store, &trainstate.State{Step: step, Loss: hist.Loss, LR: hist.LR,
+			Seconds: before + time.Since(start).Seconds(), RNG: map[string][]byte{"main": main, "perm": b.permState}, Extra: extra})
+	}
+	for step := first; step < cfg.Steps; step++ {
+		if err := run.Interrupted(step, save); err != nil {
+			return hist, err
+		}
 		lr := cfg.LRAt(step)
 		if err := lrschedule.Set(m.store, lr); err != nil {
 			return nil, err
 		}
-		clean, labels := b.next(cfg.BatchSize)
-		bs := len(labels)
-		noise := seeded.Normals(rng, len(clean))
-		coefs, tau := m.drawCoefficients(rng, bs)
-		decay := 0.0
-		if cfg.EMADecay > 0 {
-			decay = ema.WarmupDecay(cfg.EMADecay, step)
-		}
-		inputs := []any{tensors.FromScalar(float32(decay)), tensorOf(clean, bs, s, s, 1), tensorOf(noise, bs, s, s, 1), tensorOf(coefs, bs, 4)}
-		if m.Net.TimeConditioned {
-			inputs = append(inputs, tensorOf(tau, bs))
-		}
-		if m.Net.NumClasses > 0 {
-			inputs = append(inputs, tensorOf(oneHot(labels, m.Net.NumClasses, rng, cfg.PUncond), bs, m.Net.NumClasses))
-		}
+		inputs := m.stepInputs(b, cfg, step, s)
 		out, err := m.train.exec.Exec(inputs...)
 		if err != nil {
 			return nil, err
@@ -202,15 +236,105 @@ func (m *Model) Train(images []float32, labels []int, cfg TrainConfig) (hist *Hi
 				return hist, err
 			}
 		}
+		if run.Due(step + 1) {
+			if err := save(step + 1); err != nil {
+				return hist, err
+			}
+		}
 	}
 	if cfg.EMADecay > 0 {
 		if err := m.train.avg.Apply(); err != nil {
 			return hist, err
 		}
 	}
-	hist.Duration = time.Since(start)
+	hist.Duration = time.Duration((before + time.Since(start).Seconds()) * float64(time.Second))
 	hist.Epochs = float64(cfg.Steps*cfg.BatchSize) / float64(n)
 	return hist, nil
+}
+
+// resumeKind is the kind of imagediff's resumable training states.
+const resumeKind = "imagediff.Train"
+
+// runIdentity is what defines a training run for resuming: a state is resumed only by a run
+// with an equal one (callbacks and checkpointing options do not count).
+type runIdentity struct {
+	Model Config          `json:"model"`
+	Train TrainConfig     `json:"train"`
+	Data  trainstate.Data `json:"data"`
+}
+
+// resumeExtra is imagediff's part of a resumable state: the position in the current epoch.
+type resumeExtra struct {
+	Pos      int  `json:"pos"`
+	Shuffled bool `json:"shuffled"` // an epoch's shuffle was drawn (from the "perm" RNG state)
+}
+
+// resume restores a saved state: it compiles the training step (creating the optimizer's
+// variables), loads every variable, and puts the batch drawer and its generator where they
+// were. ok is false when the state's variables could not be loaded (the run starts fresh).
+func (m *Model) resume(run *trainstate.Run, st *trainstate.State, b *batchDrawer, cfg TrainConfig) (ok bool, err error) {
+	var inShapes []shapes.Shape
+	for _, in := range m.stepInputs(nil, cfg, 0, m.Net.ImageSize) {
+		inShapes = append(inShapes, in.(*tensors.Tensor).Shape())
+	}
+	if _, err := m.train.exec.Compile(inShapes...); err != nil {
+		return false, err
+	}
+	if !run.Restore(m.store) {
+		return false, nil
+	}
+	var extra resumeExtra
+	if err := json.Unmarshal(st.Extra, &extra); err != nil {
+		return false, fmt.Errorf("imagediff: resuming: invalid state: %w", err)
+	}
+	if extra.Shuffled {
+		if err := b.src.UnmarshalBinary(st.RNG["perm"]); err != nil {
+			return false, fmt.Errorf("imagediff: resuming: invalid RNG state: %w", err)
+		}
+		b.permState = st.RNG["perm"]
+		b.perm = b.rng.Perm(b.n)
+		if extra.Pos < 0 || extra.Pos > len(b.perm) {
+			return false, fmt.Errorf("imagediff: resuming: invalid epoch position %d", extra.Pos)
+		}
+		b.pos = extra.Pos
+	}
+	if err := b.src.UnmarshalBinary(st.RNG["main"]); err != nil {
+		return false, fmt.Errorf("imagediff: resuming: invalid RNG state: %w", err)
+	}
+	return true, nil
+}
+
+// stepInputs draws the inputs of training step (0-based) from b; with b nil it returns
+// all-zero inputs of the same shapes (to compile the step).
+func (m *Model) stepInputs(b *batchDrawer, cfg TrainConfig, step, s int) []any {
+	var clean, noise, coefs, tau, classes []float32
+	var bs int
+	if b == nil {
+		bs = cfg.BatchSize
+		clean, noise, coefs, tau = make([]float32, bs*s*s), make([]float32, bs*s*s), make([]float32, 4*bs), make([]float32, bs)
+		classes = make([]float32, bs*m.Net.NumClasses)
+	} else {
+		var labels []int
+		clean, labels = b.next(cfg.BatchSize)
+		bs = len(labels)
+		noise = seeded.Normals(b.rng, len(clean))
+		coefs, tau = m.drawCoefficients(b.rng, bs)
+		if m.Net.NumClasses > 0 {
+			classes = oneHot(labels, m.Net.NumClasses, b.rng, cfg.PUncond)
+		}
+	}
+	decay := 0.0
+	if cfg.EMADecay > 0 {
+		decay = ema.WarmupDecay(cfg.EMADecay, step)
+	}
+	inputs := []any{tensors.FromScalar(float32(decay)), tensorOf(clean, bs, s, s, 1), tensorOf(noise, bs, s, s, 1), tensorOf(coefs, bs, 4)}
+	if m.Net.TimeConditioned {
+		inputs = append(inputs, tensorOf(tau, bs))
+	}
+	if m.Net.NumClasses > 0 {
+		inputs = append(inputs, tensorOf(classes, bs, m.Net.NumClasses))
+	}
+	return inputs
 }
 
 // drawCoefficients draws each example's (a, b, c, d) and time fraction tau (see the package
@@ -250,9 +374,12 @@ type batchDrawer struct {
 	labels []int     // nil or one per image
 	n, per int
 	rng    *rand.Rand
-	perm   []int
-	pos    int
-	lo, hi float32
+	src    *rand.PCG // rng's source
+	// permState is src's state before the current epoch's shuffle (nil before the first).
+	permState []byte
+	perm      []int
+	pos       int
+	lo, hi    float32
 }
 
 // next returns the next batch of k images (mapped to [lo, hi]) and their labels (-1 without
@@ -263,6 +390,9 @@ func (b *batchDrawer) next(k int) ([]float32, []int) {
 	scale := b.hi - b.lo
 	for len(labels) < k {
 		if b.pos >= len(b.perm) {
+			if b.src != nil {
+				b.permState, _ = b.src.MarshalBinary()
+			}
 			b.perm, b.pos = b.rng.Perm(b.n), 0
 		}
 		i := b.perm[b.pos]

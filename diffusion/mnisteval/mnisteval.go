@@ -8,12 +8,16 @@
 package mnisteval
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -26,6 +30,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
 // Scope of the network's variables in the evaluator's store.
@@ -192,6 +197,25 @@ type TrainConfig struct {
 	Seed  int64
 	// Progress, if set, is called after every step.
 	Progress func(step int, loss float64) `json:"-"`
+	// Resume makes the training resumable (see Evaluator.Train); not part of the
+	// configuration.
+	Resume trainstate.Options `json:"-"`
+}
+
+// resumeKind is the kind of the evaluator's resumable training states.
+const resumeKind = "mnisteval.Train"
+
+// runIdentity is what defines a training run for resuming.
+type runIdentity struct {
+	Config Config          `json:"config"`
+	Train  TrainConfig     `json:"train"`
+	Data   trainstate.Data `json:"data"`
+}
+
+// resumeExtra is the evaluator's part of a resumable state: the position in the epoch.
+type resumeExtra struct {
+	Pos      int  `json:"pos"`
+	Shuffled bool `json:"shuffled"`
 }
 
 // History records a training run.
@@ -200,7 +224,11 @@ type History struct {
 	Duration time.Duration
 }
 
-// Train trains the classifier on set with cross-entropy and Adam.
+// Train trains the classifier on set with cross-entropy and Adam. With cfg.Resume.Dir set it
+// is resumable as imagediff's Train: the state is saved there (every cfg.Resume.Every steps
+// or Interval, and at an interrupt of cfg.Resume.Context, which returns a
+// *trainstate.InterruptedError), and a later Train of a fresh evaluator (New, same seed) with
+// the same configuration and data continues from it to the same weights and losses.
 func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err error) {
 	defer savedmodel.RecoverError(&err, "mnisteval.Train")
 	if cfg.Steps < 1 || cfg.BatchSize < 1 || !(cfg.LR > 0) || cfg.Shift < 0 || cfg.Shift > 4 {
@@ -224,13 +252,69 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 			return nil, err
 		}
 	}
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0xe7a1))
+	var identity any
+	if cfg.Resume.Dir != "" {
+		identity = runIdentity{Config: ev.Config, Train: cfg, Data: trainstate.Fingerprint(set.Images, set.Labels)}
+	}
+	run, st, err := cfg.Resume.Start(resumeKind, identity, cfg.Steps)
+	if err != nil {
+		return nil, err
+	}
+	src := rand.NewPCG(uint64(cfg.Seed), 0xe7a1)
+	rng := rand.New(src)
 	lrs := lrschedule.Schedule{Kind: lrschedule.Cosine, LR: cfg.LR, FinalFraction: 0.05, Steps: cfg.Steps}
 	h = &History{}
-	start := time.Now()
 	var perm []int
-	pos := 0
-	for step := range cfg.Steps {
+	var permState []byte // src's state before perm was drawn
+	pos, first, before := 0, 0, 0.0
+	if st != nil {
+		// Compile the step (creating the optimizer's variables), then load every variable and
+		// put the shuffle and the generator where they were.
+		if _, err := ev.train.Compile(shapes.Make(dtypes.Float32, cfg.BatchSize, mnist.Rows, mnist.Cols, 1), shapes.Make(dtypes.Int32, cfg.BatchSize)); err != nil {
+			return nil, err
+		}
+		if !run.Restore(ev.store) {
+			st = nil // starting fresh
+		}
+	}
+	if st != nil {
+		var extra resumeExtra
+		if err := json.Unmarshal(st.Extra, &extra); err != nil {
+			return nil, fmt.Errorf("mnisteval: resuming: invalid state: %w", err)
+		}
+		if extra.Shuffled {
+			permState = st.RNG["perm"]
+			if err := src.UnmarshalBinary(permState); err != nil {
+				return nil, fmt.Errorf("mnisteval: resuming: invalid RNG state: %w", err)
+			}
+			perm = rng.Perm(set.N)
+			if extra.Pos < 0 || extra.Pos > set.N {
+				return nil, fmt.Errorf("mnisteval: resuming: invalid epoch position %d", extra.Pos)
+			}
+			pos = extra.Pos
+		}
+		if err := src.UnmarshalBinary(st.RNG["main"]); err != nil {
+			return nil, fmt.Errorf("mnisteval: resuming: invalid RNG state: %w", err)
+		}
+		h.Loss, first, before = st.Loss, st.Step, st.Seconds
+	}
+	start := time.Now()
+	save := func(step int) error {
+		main, err := src.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		extra, err := json.Marshal(resumeExtra{Pos: pos, Shuffled: perm != nil})
+		if err != nil {
+			return err
+		}
+		return run.Save(ev.store, &trainstate.State{Step: step, Loss: h.Loss, Seconds: before + time.Since(start).Seconds(),
+			RNG: map[string][]byte{"main": main, "perm": permState}, Extra: extra})
+	}
+	for step := first; step < cfg.Steps; step++ {
+		if err := run.Interrupted(step, save); err != nil {
+			return h, err
+		}
 		if err := lrschedule.Set(ev.store, lrs.At(step)); err != nil {
 			return nil, err
 		}
@@ -238,6 +322,7 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 		y := make([]int32, 0, cfg.BatchSize)
 		for range cfg.BatchSize {
 			if pos >= len(perm) {
+				permState, _ = src.MarshalBinary()
 				perm, pos = rng.Perm(set.N), 0
 			}
 			i := perm[pos]
@@ -258,8 +343,13 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 		if cfg.Progress != nil {
 			cfg.Progress(step+1, loss)
 		}
+		if run.Due(step + 1) {
+			if err := save(step + 1); err != nil {
+				return h, err
+			}
+		}
 	}
-	h.Duration = time.Since(start)
+	h.Duration = time.Duration((before + time.Since(start).Seconds()) * float64(time.Second))
 	ev.reference = nil
 	return h, nil
 }
@@ -332,7 +422,9 @@ func Load(b compute.Backend, dir string) (*Evaluator, preset.Preset, error) {
 
 // LoadOrTrain loads the evaluator in dir if one trained at preset p (or a larger one) is there;
 // otherwise it trains one at p on MNIST's training split, measures its test accuracy, and
-// saves it. trained says which.
+// saves it. trained says which. The training is resumable (trainstate): it keeps its state
+// in dir + ".training" every minute and at an interrupt (SIGINT, SIGTERM), and a later call
+// continues from there.
 func LoadOrTrain(b compute.Backend, dir string, p preset.Preset, progress func(step int, loss float64)) (ev *Evaluator, trained bool, err error) {
 	if savedmodel.Exists(dir) {
 		ev, at, err := Load(b, dir)
@@ -348,18 +440,29 @@ func LoadOrTrain(b compute.Backend, dir string, p preset.Preset, progress func(s
 	if err != nil {
 		return nil, false, err
 	}
+	ws, err := trainstate.Open(dir)
+	if err != nil {
+		return nil, false, fmt.Errorf("mnisteval: %w", err)
+	}
+	defer func() { _ = ws.Close() }()
+	ctx, stop := trainstate.WithInterrupt(context.Background())
+	defer stop()
 	if ev, err = New(b, DefaultConfig(), 1); err != nil {
 		return nil, false, err
 	}
 	tc := PresetTraining(p)
 	tc.Progress = progress
+	tc.Resume = trainstate.Options{Dir: ws.StateDir(), Context: ctx, Logf: func(format string, args ...any) { fmt.Printf("mnist evaluator: "+format+"\n", args...) }}
 	if _, err := ev.Train(train, tc); err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("mnisteval: training the evaluator: %w", err)
 	}
 	if ev.TestAccuracy, err = ev.Accuracy(test); err != nil {
 		return nil, false, err
 	}
 	if err := ev.Save(dir, p); err != nil {
+		return nil, false, err
+	}
+	if err := ws.Finish(); err != nil {
 		return nil, false, err
 	}
 	return ev, true, nil

@@ -6,6 +6,7 @@ package mnistrun
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/godiffusion/notebooks/diffusion/conv"
 	"github.com/godiffusion/notebooks/diffusion/imagediff"
@@ -23,6 +24,12 @@ type Task struct {
 	// SnapshotEpochs lists the points of training (in epochs, i.e. passes over the 60000
 	// training images; fractional at small presets) after which a snapshot figure is saved.
 	SnapshotEpochs []float64
+	// CheckpointEvery, if > 0, saves the resumable training state after every
+	// CheckpointEvery steps; CheckpointInterval saves it when that much training time passed
+	// since the last save (0: trainstate.DefaultInterval, one minute; < 0: never by time).
+	// Neither is part of the saved configuration (a changed value does not retrain).
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
 }
 
 // Config holds every task and sampling size of the MNIST notebooks at one preset.

@@ -1,6 +1,8 @@
 package mnistrun
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/imagediff"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/tensorfile"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
 // HistoryFile is the JSON file of a checkpoint directory with its training history.
@@ -42,41 +45,64 @@ type SnapshotFunc func(m *imagediff.Model, step int, epoch float64) ([]byte, err
 // Train trains task on the training images, saves the model and its History into dir and
 // returns both. snapshot (may be nil) draws the figures saved at task.SnapshotEpochs;
 // onStep (may be nil) is called after every step.
+//
+// Training is resumable: until it finishes, its state is saved every task.CheckpointEvery
+// steps or task.CheckpointInterval (default trainstate.DefaultInterval) into the workspace
+// dir + ".training" (trainstate.Open), and at an interrupt (SIGINT: Ctrl-C or Jupyter's stop
+// button; SIGTERM), after which Train returns a *trainstate.InterruptedError ("interrupted at
+// step k of n; saved, re-run to resume"). Calling Train again with the same task and data
+// resumes there and ends with the same model and History as an uninterrupted run; with
+// another configuration it says that it starts fresh, and why. Two processes training into
+// the same dir get a *trainstate.LockedError.
 func Train(b compute.Backend, task Task, train *mnist.Set, dir string, snapshot SnapshotFunc, onStep func(step int, loss float64)) (*imagediff.Model, *History, error) {
 	if err := task.Validate(); err != nil {
 		return nil, nil, err
 	}
+	ws, err := trainstate.Open(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mnistrun: %s: %w", task.Name, err)
+	}
+	defer func() { _ = ws.Close() }()
+	ctx, stop := trainstate.WithInterrupt(context.Background())
+	defer stop()
 	m, err := imagediff.New(b, task.Model, task.Train.Seed)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, err
-	}
 	h := &History{Task: task.Name, Train: task.Train}
-	var pngs [][]byte // written after the model: saving replaces the directory
 	tc := task.Train
 	tc.Progress = onStep
+	tc.Resume = trainstate.Options{Dir: ws.StateDir(), Every: task.CheckpointEvery, Interval: task.CheckpointInterval, Context: ctx,
+		Logf: func(format string, args ...any) { fmt.Printf(task.Name+": "+format+"\n", args...) }}
 	if snapshot != nil {
 		tc.Snapshots = task.snapshotSteps()
+		// The figures wait in the workspace (an interrupted training keeps them) and are
+		// copied into dir after the model: saving the model replaces the directory.
 		tc.OnSnapshot = func(step int, m *imagediff.Model) error {
-			epoch := float64(step*tc.BatchSize) / float64(train.N)
-			png, err := snapshot(m, step, epoch)
+			png, err := snapshot(m, step, task.epochOf(step, train.N))
 			if err != nil {
 				return err
 			}
-			name := fmt.Sprintf("snapshot_%06d.png", step)
-			pngs = append(pngs, png)
-			h.Snapshots = append(h.Snapshots, Snapshot{Step: step, Epoch: epoch, File: name})
-			return nil
+			return atomicfile.Write(ws.File(snapshotFile(step)), png)
 		}
 	}
 	th, err := m.Train(train.Images, train.Labels, tc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("mnistrun: %s: %w", task.Name, err)
 	}
 	h.Loss, h.LR, h.Epochs, h.Seconds = th.Loss, th.LR, th.Epochs, th.Duration.Seconds()
-	h.Train.Progress, h.Train.OnSnapshot, h.Train.Snapshots = nil, nil, tc.Snapshots
+	h.Train.Snapshots = tc.Snapshots
+	var pngs [][]byte
+	if snapshot != nil {
+		for _, step := range tc.Snapshots {
+			png, err := os.ReadFile(ws.File(snapshotFile(step)))
+			if err != nil {
+				return nil, nil, fmt.Errorf("mnistrun: %s: the snapshot of step %d: %w", task.Name, step, err)
+			}
+			pngs = append(pngs, png)
+			h.Snapshots = append(h.Snapshots, Snapshot{Step: step, Epoch: task.epochOf(step, train.N), File: snapshotFile(step)})
+		}
+	}
 	if err := m.Save(dir); err != nil {
 		return nil, nil, err
 	}
@@ -88,8 +114,17 @@ func Train(b compute.Backend, task Task, train *mnist.Set, dir string, snapshot 
 	if err := history.Save(dir, h); err != nil {
 		return nil, nil, err
 	}
+	if err := ws.Finish(); err != nil {
+		return nil, nil, err
+	}
 	return m, h, nil
 }
+
+// snapshotFile is the file name of the snapshot figure of step.
+func snapshotFile(step int) string { return fmt.Sprintf("snapshot_%06d.png", step) }
+
+// epochOf returns the epoch (passes over n images) reached after step steps.
+func (t Task) epochOf(step, n int) float64 { return float64(step*t.Train.BatchSize) / float64(n) }
 
 // Load loads the model and History saved by Train in dir.
 func Load(b compute.Backend, dir string) (*imagediff.Model, *History, error) {
@@ -116,9 +151,28 @@ func Ensure(b compute.Backend, task Task, train *mnist.Set, dir string, snapshot
 		if err == nil && history.Same(m.Config, task.Model) && sameTraining(h.Train, task.Train) {
 			return m, h, false, nil
 		}
+		why := ""
+		switch {
+		case err != nil:
+			why = err.Error()
+		case !history.Same(m.Config, task.Model):
+			why = "model " + configDiff(m.Config, task.Model)
+		default:
+			a, b := h.Train, task.Train
+			a.Snapshots, b.Snapshots = nil, nil
+			why = "training " + configDiff(a, b)
+		}
+		fmt.Printf("%s: retraining: the model in %s does not match (%s)\n", task.Name, dir, why)
 	}
 	m, h, err = Train(b, task, train, dir, snapshot, onStep)
 	return m, h, true, err
+}
+
+// configDiff describes how the configuration b differs from a.
+func configDiff(a, b any) string {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return trainstate.Diff(ja, jb)
 }
 
 // sameTraining compares the hyperparameters of two training configurations.

@@ -103,5 +103,6 @@
 // image-to-image); inpainting is Options.Project = Inpaint(original, mask); visual anagrams
 // and hybrid images are Model wrappers that combine the (guided) predictions of transformed
 // inputs, e.g. (eps(x, p1) + flip(eps(flip(x), p2))) / 2, or lowpass(eps(p1)) +
-// highpass(eps(p2)), exactly as the guidance wrappers combine theirs.
+// highpass(eps(p2)), exactly as the guidance wrappers combine theirs. Package
+// diffusion/edit implements them (CS180 5A) over this interface.
 package sampling

@@ -5,15 +5,19 @@
 package statesrun
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/gomlx/compute"
 
+	"github.com/godiffusion/notebooks/diffusion/atomicfile"
 	"github.com/godiffusion/notebooks/diffusion/data/states"
 	"github.com/godiffusion/notebooks/diffusion/ddpm"
 	"github.com/godiffusion/notebooks/diffusion/history"
@@ -22,6 +26,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
 	"github.com/godiffusion/notebooks/diffusion/tensorfile"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
 // Config is everything a STATES run needs; PresetConfig fills it for a preset and flags
@@ -42,6 +47,12 @@ type Config struct {
 	// WeakSteps lists the training steps after which TrainDenoiser also saves the denoiser as
 	// it is then (WeakDir), the weak models of autoguidance; they cost no training.
 	WeakSteps []int
+	// CheckpointEvery, if > 0, saves the resumable training state (trainstate) after every
+	// CheckpointEvery steps; CheckpointInterval saves it when that much training time passed
+	// since the last save (0: trainstate.DefaultInterval, one minute; < 0: never by time).
+	// Neither is part of the configuration a checkpoint is compared with.
+	CheckpointEvery    int           `json:"-"`
+	CheckpointInterval time.Duration `json:"-"`
 }
 
 // PresetConfig returns the configuration of a preset. The algorithm is the assignment's
@@ -129,18 +140,70 @@ type Trained struct {
 // HistoryFile is the name of the training history in a checkpoint directory.
 const HistoryFile = history.File
 
+// resumable makes the training of a model into dir resumable (package trainstate): it
+// locks dir's workspace, catches SIGINT and SIGTERM, and returns the options to put in the
+// ddpm.TrainConfig, the workspace (nil without dir) and the function to call when training
+// ends. With dir "" training is not resumable (nothing is saved) but an interrupt still
+// stops it.
+func resumable(cfg Config, dir, what string, onStart func(step int)) (trainstate.Options, *trainstate.Workspace, func(), error) {
+	ctx, stop := trainstate.WithInterrupt(context.Background())
+	opts := trainstate.Options{Context: ctx, OnStart: onStart, Logf: func(format string, args ...any) { fmt.Printf(what+": "+format+"\n", args...) }}
+	if dir == "" {
+		return opts, nil, stop, nil
+	}
+	ws, err := trainstate.Open(dir)
+	if err != nil {
+		stop()
+		return opts, nil, nil, fmt.Errorf("statesrun: %s: %w", what, err)
+	}
+	opts.Dir, opts.Every, opts.Interval = ws.StateDir(), cfg.CheckpointEvery, cfg.CheckpointInterval
+	return opts, ws, func() { stop(); _ = ws.Close() }, nil
+}
+
+// probesFile is the file of a denoiser training's workspace with the NLL probes so far.
+const probesFile = "probes.json"
+
 // TrainDenoiser trains the assignment's denoiser on data.Train, probing the NLL of
 // samples every cfg.ProbeEvery steps, saves it to dir (atomically, with its
 // hyperparameters and history) and returns it. onStep, when set, is called after every
 // step.
+//
+// With dir set the training is resumable: its state is saved every minute (cfg.Checkpoint*)
+// and at an interrupt (SIGINT: Ctrl-C or Jupyter's stop button; SIGTERM) into the
+// workspace dir + ".training", after which TrainDenoiser returns a
+// *trainstate.InterruptedError; called again with the same configuration and data it
+// resumes there (probes included) and ends with the same model and history as an
+// uninterrupted run. Another process training into dir gives a *trainstate.LockedError.
 func TrainDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep func(step int, loss float64)) (*ddpm.Denoiser, *History, error) {
+	var probes []Probe
+	var ws *trainstate.Workspace
+	resume, ws, done, err := resumable(cfg, dir, "denoiser", func(first int) {
+		probes = nil
+		if ws == nil || first == 0 {
+			return
+		}
+		if raw, err := os.ReadFile(ws.File(probesFile)); err == nil {
+			var saved []Probe
+			if json.Unmarshal(raw, &saved) == nil {
+				for _, p := range saved {
+					if p.Step <= first {
+						probes = append(probes, p)
+					}
+				}
+			}
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer done()
 	d, err := ddpm.NewDenoiser(b, cfg.Model.Denoiser, cfg.Model.Schedule, cfg.Seed)
 	if err != nil {
 		return nil, nil, err
 	}
 	tc := cfg.Model.DenoiserTrain
 	tc.Seed = cfg.Seed
-	var probes []Probe
+	tc.Resume = resume
 	var probeErr error
 	tc.Progress = func(step int, loss float64) {
 		if onStep != nil {
@@ -164,16 +227,26 @@ func TrainDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep
 				return
 			}
 			probes = append(probes, Probe{Step: step, NLL: nll})
+			if ws != nil {
+				// Kept with the training state: an interrupted training resumes with them.
+				raw, err := json.Marshal(probes)
+				if err == nil {
+					err = atomicfile.Write(ws.File(probesFile), raw)
+				}
+				if err != nil {
+					probeErr = err
+				}
+			}
 		}
 	}
 	hist, err := d.Train(data.Train, data.Val, tc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("statesrun: denoiser: %w", err)
 	}
 	if probeErr != nil {
 		return nil, nil, fmt.Errorf("statesrun: NLL probe or weak checkpoint during training: %w", probeErr)
 	}
-	tc.Progress = nil
+	tc.Progress, tc.Resume = nil, trainstate.Options{}
 	h := &History{History: hist, Probes: probes, Trained: &Trained{Schedule: cfg.Model.Schedule, Train: tc, Data: cfg.Data, Seed: cfg.Seed}}
 	if dir != "" {
 		if err := d.Save(dir); err != nil {
@@ -185,13 +258,22 @@ func TrainDenoiser(b compute.Backend, data *Data, cfg Config, dir string, onStep
 		if err := WriteDenoiserStateDict(d, StateDictPath(dir)); err != nil {
 			return nil, nil, err
 		}
+		if err := ws.Finish(); err != nil {
+			return nil, nil, err
+		}
 	}
 	return d, h, nil
 }
 
 // TrainClassifier trains the assignment's noisy-input classifier on data.Train, saves it
-// to dir (atomically, with its hyperparameters and history) and returns it.
+// to dir (atomically, with its hyperparameters and history) and returns it. With dir set it
+// is resumable as TrainDenoiser.
 func TrainClassifier(b compute.Backend, data *Data, cfg Config, dir string, onStep func(step int, loss float64)) (*ddpm.Classifier, *History, error) {
+	resume, ws, done, err := resumable(cfg, dir, "classifier", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer done()
 	c, err := ddpm.NewClassifier(b, cfg.Model.Classifier, cfg.Model.Schedule, cfg.Seed)
 	if err != nil {
 		return nil, nil, err
@@ -199,11 +281,12 @@ func TrainClassifier(b compute.Backend, data *Data, cfg Config, dir string, onSt
 	tc := cfg.Model.ClassifierTrain
 	tc.Seed = cfg.Seed
 	tc.Progress = onStep
+	tc.Resume = resume
 	hist, err := c.Train(data.Train, data.TrainLabels, data.Val, data.ValLabels, tc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("statesrun: classifier: %w", err)
 	}
-	tc.Progress = nil
+	tc.Progress, tc.Resume = nil, trainstate.Options{}
 	h := &History{History: hist, Trained: &Trained{Schedule: cfg.Model.Schedule, Train: tc, Data: cfg.Data, Seed: cfg.Seed}}
 	if dir != "" {
 		if err := c.Save(dir); err != nil {
@@ -213,6 +296,9 @@ func TrainClassifier(b compute.Backend, data *Data, cfg Config, dir string, onSt
 			return nil, nil, err
 		}
 		if err := WriteClassifierStateDict(c, StateDictPath(dir)); err != nil {
+			return nil, nil, err
+		}
+		if err := ws.Finish(); err != nil {
 			return nil, nil, err
 		}
 	}

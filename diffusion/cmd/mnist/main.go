@@ -6,7 +6,8 @@
 //	go run ./diffusion/cmd/mnist tasks -preset cpu
 //
 // train trains a task and saves it (with its loss history and snapshot figures) under
-// outputs/checkpoints/<task>; score draws PerClass digits of each class from a trained
+// outputs/checkpoints/<task>; an interrupted train (Ctrl-C: it saves and exits with status
+// 130; a kill) resumes where it stopped when the same command is run again; score draws PerClass digits of each class from a trained
 // generative task, writes a grid of them next to the checkpoint and prints the evaluator's
 // scores (accuracy w.r.t. the requested digit, per-digit confidence, FID at that n), training
 // the evaluator first if needed. sample draws digits from a trained generative task (per-class
@@ -33,6 +34,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
@@ -45,6 +47,9 @@ func main() {
 		var u usageError
 		if errors.As(err, &u) {
 			os.Exit(2)
+		}
+		if trainstate.IsInterrupted(err) {
+			os.Exit(130)
 		}
 		os.Exit(1)
 	}
@@ -80,6 +85,7 @@ func run(args []string) error {
 	perClass := fs.Int("per-class", 0, "digits per class to score or sample (0: the preset's)")
 	sampler := fs.String("sampler", "", fmt.Sprintf("sampler when scoring or sampling, one of %v (empty: the model's own: euler for flow, ddim with eta 1 for DDPM)", sampling.SamplerNames()))
 	outDir := fs.String("out", "", "directory of the sample files (empty: outputs/samples)")
+	ckptEvery := fs.Int("checkpoint-every", 0, "train: also save the resumable training state every N steps (0: only every minute and at Ctrl-C)")
 	if !slices.Contains([]string{"train", "score", "sample", "tasks"}, cmd) {
 		return usage("unknown command %q (want train, score, sample or tasks)", cmd)
 	}
@@ -101,7 +107,7 @@ func run(args []string) error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"steps", float64(*steps)}, {"batch", float64(*batch)}, {"lr", *lr}, {"width", float64(*width)}, {"guidance", *guidance}, {"sample-steps", float64(*sampleSteps)}, {"per-class", float64(*perClass)}} {
+	}{{"steps", float64(*steps)}, {"batch", float64(*batch)}, {"lr", *lr}, {"width", float64(*width)}, {"guidance", *guidance}, {"sample-steps", float64(*sampleSteps)}, {"per-class", float64(*perClass)}, {"checkpoint-every", float64(*ckptEvery)}} {
 		if f.v < 0 {
 			return usage("-%s must be >= 0 (0: the preset's), got %g", f.name, f.v)
 		}
@@ -144,6 +150,7 @@ func run(args []string) error {
 		task.Model.Net.Modulation = nets.Modulation(*modulation)
 	}
 	task.Train.Seed = *seed
+	task.CheckpointEvery = *ckptEvery
 	b, err := backend.New()
 	if err != nil {
 		return err

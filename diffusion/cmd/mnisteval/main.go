@@ -19,6 +19,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/metrics"
 	"github.com/godiffusion/notebooks/diffusion/mnisteval"
 	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
@@ -28,6 +29,9 @@ func main() {
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "mnisteval:", err)
+		if trainstate.IsInterrupted(err) {
+			os.Exit(130) // the state is saved: the same command resumes
+		}
 		os.Exit(1)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/progress"
 	"github.com/godiffusion/notebooks/diffusion/statesrun"
 	"github.com/godiffusion/notebooks/diffusion/tensorfile"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
@@ -81,6 +82,9 @@ func main() {
 	_ = fs.Parse(os.Args[2:])
 	if err := run(cmd, o); err != nil {
 		fmt.Fprintln(os.Stderr, "states:", err)
+		if trainstate.IsInterrupted(err) {
+			os.Exit(130) // the state is saved: the same command resumes
+		}
 		os.Exit(1)
 	}
 }
