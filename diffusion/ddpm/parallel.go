@@ -114,10 +114,12 @@ func newStepper(backend compute.Backend, store *model.Store, opt optimizer.Inter
 }
 
 // step runs one optimizer step on a batch of batchSize examples split into shards (the
-// inputs of each worker) and returns the batch's mean loss and metrics.
-func (s *stepper) step(batchSize int, shards [][]any) (loss float64, metrics []float64, err error) {
+// inputs of each worker) and returns the batch's mean loss and metrics. When the loss or a
+// gradient value is NaN or infinite (gradOK false, or a non-finite loss) the update is not
+// applied: the weights and the optimizer state stay those before the step.
+func (s *stepper) step(batchSize int, shards [][]any) (loss float64, metrics []float64, gradOK bool, err error) {
 	if len(shards) != s.workers {
-		return 0, nil, fmt.Errorf("ddpm: %d shards for %d workers", len(shards), s.workers)
+		return 0, nil, false, fmt.Errorf("ddpm: %d shards for %d workers", len(shards), s.workers)
 	}
 	weight := float32(1 / float64(batchSize))
 	outs := make([][]*tensors.Tensor, s.workers)
@@ -142,7 +144,7 @@ func (s *stepper) step(batchSize int, shards [][]any) (loss float64, metrics []f
 		}
 	}()
 	if err := errors.Join(errs...); err != nil {
-		return 0, nil, err
+		return 0, nil, false, err
 	}
 	metrics = make([]float64, s.numMetrics)
 	var grads []any
@@ -155,10 +157,36 @@ func (s *stepper) step(batchSize int, shards [][]any) (loss float64, metrics []f
 			grads = append(grads, g)
 		}
 	}
-	if _, err := s.apply.Exec(grads...); err != nil {
-		return 0, nil, err
+	gradOK = true
+	for _, g := range grads {
+		if !finite(g.(*tensors.Tensor)) {
+			gradOK = false
+			break
+		}
 	}
-	return loss, metrics, nil
+	if !gradOK || math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, metrics, gradOK, nil
+	}
+	if _, err := s.apply.Exec(grads...); err != nil {
+		return 0, nil, false, err
+	}
+	return loss, metrics, true, nil
+}
+
+// finite reports whether every value of a float32 tensor is finite (other dtypes: true).
+func finite(t *tensors.Tensor) bool {
+	ok := true
+	t.MustConstFlatData(func(flat any) {
+		if f, isF32 := flat.([]float32); isF32 {
+			for _, v := range f {
+				if v-v != 0 { // NaN or ±Inf
+					ok = false
+					return
+				}
+			}
+		}
+	})
+	return ok
 }
 
 // useEMA sets the trainable weights to their moving averages (no-op without EMA).

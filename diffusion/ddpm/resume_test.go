@@ -2,16 +2,21 @@ package ddpm
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
 	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
@@ -127,5 +132,119 @@ func TestTrainResumes(t *testing.T) {
 		if len(notes) != 2 || !strings.HasPrefix(notes[1], "resuming") {
 			t.Errorf("%s: notes %q", tr.name, notes)
 		}
+	}
+}
+
+// A learning rate of 1e30 makes a loss non-finite: the denoiser's and the classifier's
+// training stop with an error naming the step and the learning rate, the failed step's
+// update is not applied (the weights stay finite), nothing is saved after the step before,
+// and that state is finite and resumable (a fresh model resumes and diverges at the same step).
+func TestTrainDivergenceKeepsLastState(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	points := make([]float32, 2*60)
+	labels := make([]int, 60)
+	for i := range points {
+		points[i] = float32(r.NormFloat64())
+	}
+	for i := range labels {
+		labels[i] = i % 3
+	}
+	for _, name := range []string{"denoiser", "classifier"} {
+		dir := t.TempDir()
+		var notes []string
+		cfg := TrainConfig{Steps: 8, BatchSize: 15, LR: 1e30, Seed: 4, ValEvery: 100, ValSize: 20, Workers: 2}
+		cfg.Resume = trainstate.Options{Dir: dir, Every: 1, Interval: -1, Logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }}
+		first := -1
+		for round := range 2 {
+			var store *model.Store
+			var h *History
+			var err error
+			if name == "denoiser" {
+				d, nerr := NewDenoiser(b, tinyNet, schedule.DefaultConfig(), 1)
+				if nerr != nil {
+					t.Fatal(nerr)
+				}
+				h, err = d.Train(points, nil, cfg)
+				store = d.store
+			} else {
+				c, nerr := NewClassifier(b, tinyClf, schedule.DefaultConfig(), 3)
+				if nerr != nil {
+					t.Fatal(nerr)
+				}
+				h, err = c.Train(points, labels, nil, nil, cfg)
+				store = c.store
+			}
+			var de *trainstate.DivergedError
+			if !errors.As(err, &de) {
+				t.Fatalf("%s round %d: %v, want a DivergedError", name, round, err)
+			}
+			if round == 0 {
+				first = de.Step
+				t.Log(err)
+			}
+			for _, w := range []string{"ddpm: " + name, fmt.Sprintf("training diverged at step %d of 8", first), "learning rate 1e+30",
+				fmt.Sprintf("the training state of step %d in %s is kept", first-1, dir)} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%s round %d: %q does not say %q", name, round, err, w)
+				}
+			}
+			if de.Step != first || first < 2 || len(h.TrainLoss) != first-1 {
+				t.Fatalf("%s round %d: diverged at %d (first %d), %d losses", name, round, de.Step, first, len(h.TrainLoss))
+			}
+			for p, vs := range storeValues(t, store) {
+				for _, v := range vs {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						t.Fatalf("%s: %s is %v after the failed step", name, p, v)
+					}
+				}
+			}
+			var st trainstate.State
+			if err := savedmodel.ReadMeta(dir, &st); err != nil || st.Step != first-1 {
+				t.Fatalf("%s round %d: state step %d, %v", name, round, st.Step, err)
+			}
+			if err := savedmodel.CheckFinite(dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(notes) != 1 || !strings.HasPrefix(notes[0], fmt.Sprintf("resuming from step %d", first-1)) {
+			t.Errorf("%s: notes %q, want one resume", name, notes)
+		}
+	}
+}
+
+// A step whose loss is finite but whose gradient is not (d sqrt(u) at u = 0) is reported and
+// not applied: the weights and the optimizer state are unchanged.
+func TestStepRefusesNonFiniteGradient(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := model.NewStore()
+	store.VariableWithValue("/net/w", tensors.FromValue([]float32{1, 2}))
+	s, err := newStepper(b, store, optimizer.Adam().LearningRate(0.1).Done(), 1, 0, 0, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+		w := scope.Store().GetVariable("/net/w").NodeValue(in[0].Graph())
+		l := Sqrt(ReduceAllSum(Square(Sub(w, w))))
+		return Add(ZerosLike(in[0]), l), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := storeValues(t, store)
+	loss, _, gradOK, err := s.step(2, [][]any{{tensors.FromValue([]float32{1, 2})}})
+	if err != nil || gradOK || loss != 0 {
+		t.Fatalf("loss %v, gradient finite %v, %v", loss, gradOK, err)
+	}
+	sameValues(t, "store", storeValues(t, store), before)
+	run, _, err := trainstate.Options{}.Start("test", nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run.Diverged(1, 0.1, loss, gradOK)
+	if err == nil || !strings.Contains(err.Error(), "at step 1 of 3 (learning rate 0.1): a gradient is not finite (loss 0); nothing was saved") {
+		t.Fatalf("error %v", err)
 	}
 }

@@ -115,7 +115,10 @@ func validationSet(points []float32, dim, size, T int, seed int64) (x0 []float32
 // Train trains the denoiser on points (flat N*D) with the DDPM loss: random t per example,
 // Gaussian noise, MSE between the true and predicted noise; Adam. valPoints (may be nil: then
 // a random subset of points) provide the held-out validation loss. Calling Train again
-// continues training (Adam state included).
+// continues training (Adam state included). A step whose loss or gradient is NaN or infinite
+// is not applied and stops training with a *trainstate.DivergedError naming the step and its
+// learning rate (the weights stay those before it; nothing more is saved). The same holds
+// for Classifier.Train.
 func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *History, err error) {
 	defer recoverError(&err, "ddpm.Denoiser.Train")
 	if err := cfg.check(); err != nil {
@@ -194,12 +197,12 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 				return nil, err
 			}
 		}
-		loss, _, err := trainer.step(cfg.BatchSize, batches.shards(cfg.BatchSize, trainer.workers))
+		loss, _, gradOK, err := trainer.step(cfg.BatchSize, batches.shards(cfg.BatchSize, trainer.workers))
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step+1, err)
 		}
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return hist, fmt.Errorf("ddpm: training diverged at step %d (loss %v); lower the learning rate", step+1, loss)
+		if err := run.Diverged(step+1, cfg.lr().At(step), loss, gradOK); err != nil {
+			return hist, fmt.Errorf("ddpm: denoiser: %w", err)
 		}
 		hist.TrainLoss = append(hist.TrainLoss, loss)
 		if cfg.Progress != nil {
@@ -314,15 +317,15 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 				return nil, err
 			}
 		}
-		loss, metrics, err := trainer.step(cfg.BatchSize, batches.shards(cfg.BatchSize, trainer.workers))
+		loss, metrics, gradOK, err := trainer.step(cfg.BatchSize, batches.shards(cfg.BatchSize, trainer.workers))
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step+1, err)
 		}
+		if err := run.Diverged(step+1, cfg.lr().At(step), loss, gradOK); err != nil {
+			return hist, fmt.Errorf("ddpm: classifier: %w", err)
+		}
 		hist.TrainLoss = append(hist.TrainLoss, loss)
 		hist.TrainAcc = append(hist.TrainAcc, metrics[0])
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return hist, fmt.Errorf("ddpm: classifier training diverged at step %d; lower the learning rate", step+1)
-		}
 		if cfg.Progress != nil {
 			cfg.Progress(step+1, loss)
 		}

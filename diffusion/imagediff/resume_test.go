@@ -3,6 +3,7 @@ package imagediff
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/nets"
+	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
 	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
@@ -200,5 +202,53 @@ func TestTrainResumesBitIdentical(t *testing.T) {
 	}
 	if len(notes) != 1 || !strings.HasPrefix(notes[0], "starting fresh") {
 		t.Errorf("notes %q, want one start afresh", notes)
+	}
+}
+
+// A learning rate of 1e30 makes the loss of step 2 non-finite: training stops with an error
+// naming the step and the learning rate, saves nothing after step 1, and the state of step 1
+// stays valid: finite, loadable (a fresh model resumes from it and diverges at the same step).
+func TestTrainDivergenceKeepsLastState(t *testing.T) {
+	cfg := TrainConfig{Steps: 6, BatchSize: 8, LR: 1e30, Seed: 5}
+	dir := t.TempDir()
+	var notes []string
+	cfg.Resume = trainstate.Options{Dir: dir, Every: 1, Interval: -1, Logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }}
+	first := -1
+	for round := range 2 {
+		m, images, labels := tinyResumeModel(t)
+		h, err := m.Train(images, labels, cfg)
+		var de *trainstate.DivergedError
+		if !errors.As(err, &de) {
+			t.Fatalf("round %d: %v, want a DivergedError", round, err)
+		}
+		if round == 0 {
+			first = de.Step
+			t.Log(err)
+		}
+		want := []string{"imagediff:", fmt.Sprintf("training diverged at step %d of 6", first), "learning rate 1e+30",
+			fmt.Sprintf("the training state of step %d in %s is kept", first-1, dir), "lower the learning rate"}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("round %d: %q does not say %q", round, err, w)
+			}
+		}
+		if de.Step != first || de.Saved != first-1 || first < 2 || len(h.Loss) != first-1 {
+			t.Fatalf("round %d: diverged at %d (first %d), saved %d, %d losses", round, de.Step, first, de.Saved, len(h.Loss))
+		}
+		var st trainstate.State
+		if err := savedmodel.ReadMeta(dir, &st); err != nil || st.Step != first-1 {
+			t.Fatalf("round %d: state step %d, %v", round, st.Step, err)
+		}
+		for _, l := range st.Loss {
+			if math.IsNaN(l) || math.IsInf(l, 0) {
+				t.Fatalf("saved losses %v", st.Loss)
+			}
+		}
+		if err := savedmodel.CheckFinite(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], fmt.Sprintf("resuming from step %d", first-1)) {
+		t.Errorf("notes %q, want one resume", notes)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -83,6 +84,11 @@ type History struct {
 	Duration time.Duration
 }
 
+// gradientApplier is implemented by GoMLX optimizers that can apply given gradients (Adam).
+type gradientApplier interface {
+	UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType)
+}
+
 // trainer holds the compiled training step and the optimizer (its state lives in the store).
 type trainer struct {
 	exec *model.Exec
@@ -98,7 +104,11 @@ func (m *Model) newTrainer(lr float64) (*trainer, error) {
 		return nil, err
 	}
 	opt := optimizer.Adam().LearningRate(lr).Epsilon(1e-8).Done()
-	exec, err := model.NewExec(m.backend, m.store, func(scope *model.Scope, inputs []*Node) *Node {
+	applier, ok := opt.(gradientApplier)
+	if !ok {
+		return nil, fmt.Errorf("imagediff: optimizer %T cannot apply precomputed gradients", opt)
+	}
+	exec, err := model.NewExec(m.backend, m.store, func(scope *model.Scope, inputs []*Node) []*Node {
 		decay := inputs[0]
 		inputs = inputs[1:]
 		g := inputs[0].Graph()
@@ -116,9 +126,11 @@ func (m *Model) newTrainer(lr float64) (*trainer, error) {
 		target := Add(Mul(coef(2), clean), Mul(coef(3), noise))
 		pred := m.graph(scope, x, tau, c)
 		loss := ReduceAllMean(Square(Sub(pred, target)))
-		opt.UpdateGraph(scope, g, loss)
+		// What opt.UpdateGraph does, keeping the gradients to check they are finite.
+		grads := scope.BuildTrainableVariablesGradientsGraph(loss)
+		applier.UpdateGraphWithGradients(scope, grads, loss.DType())
 		tr.avg.Update(g, decay) // after the update
-		return loss
+		return []*Node{loss, trainstate.AllFinite(grads)}
 	})
 	if err != nil {
 		return nil, err
@@ -139,7 +151,10 @@ func (m *Model) newTrainer(lr float64) (*trainer, error) {
 // Train returns a *trainstate.InterruptedError; a later Train of a model fresh from New with
 // the same configuration, data and seed continues from the saved state and ends with the
 // same weights and History as an uninterrupted run. A state saved by another configuration
-// or data is ignored (Train says so and starts fresh).
+// or data is ignored (Train says so and starts fresh). A step whose loss or gradient is NaN
+// or infinite stops training with a *trainstate.DivergedError naming the step and its
+// learning rate; nothing is saved after it (the model's weights are then those of the failed
+// step; the saved state, if any, is that of an earlier step and stays valid).
 func (m *Model) Train(images []float32, labels []int, cfg TrainConfig) (hist *History, err error) {
 	defer savedmodel.RecoverError(&err, "imagediff.Train")
 	per := m.pixels()
@@ -222,9 +237,12 @@ func (m *Model) Train(images []float32, labels []int, cfg TrainConfig) (hist *Hi
 			return nil, err
 		}
 		loss := float64(tensors.ToScalar[float32](out[0]))
+		gradOK := tensors.ToScalar[bool](out[1])
 		out[0].FinalizeAll()
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return hist, fmt.Errorf("imagediff: training diverged at step %d (loss %g, lr %g)", step+1, loss, lr)
+		out[1].FinalizeAll()
+		if err := run.Diverged(step+1, lr, loss, gradOK); err != nil {
+			// The weights are those of the failed step: nothing more is saved.
+			return hist, fmt.Errorf("imagediff: %w", err)
 		}
 		hist.Loss = append(hist.Loss, loss)
 		hist.LR = append(hist.LR, lr)

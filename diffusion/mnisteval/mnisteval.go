@@ -228,7 +228,9 @@ type History struct {
 // is resumable as imagediff's Train: the state is saved there (every cfg.Resume.Every steps
 // or Interval, and at an interrupt of cfg.Resume.Context, which returns a
 // *trainstate.InterruptedError), and a later Train of a fresh evaluator (New, same seed) with
-// the same configuration and data continues from it to the same weights and losses.
+// the same configuration and data continues from it to the same weights and losses. A step
+// whose loss or gradient is NaN or infinite stops training with a *trainstate.DivergedError
+// (step and learning rate named); nothing is saved after it.
 func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err error) {
 	defer savedmodel.RecoverError(&err, "mnisteval.Train")
 	if cfg.Steps < 1 || cfg.BatchSize < 1 || !(cfg.LR > 0) || cfg.Shift < 0 || cfg.Shift > 4 {
@@ -239,14 +241,22 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 	}
 	if ev.train == nil {
 		opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(1e-8).Done()
-		ev.train, err = model.NewExec(ev.backend, ev.store, func(scope *model.Scope, x, y *Node) *Node {
+		applier, ok := opt.(interface {
+			UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType)
+		})
+		if !ok {
+			return nil, fmt.Errorf("mnisteval: optimizer %T cannot apply precomputed gradients", opt)
+		}
+		ev.train, err = model.NewExec(ev.backend, ev.store, func(scope *model.Scope, x, y *Node) []*Node {
 			g := x.Graph()
 			scope.Store().SetTraining(g, true)
 			logits, _ := network(scope.In(Scope), ev.Config, x)
 			onehot := OneHot(y, 10, logits.DType())
 			loss := ReduceAllMean(Neg(ReduceSum(Mul(onehot, LogSoftmax(logits)), -1)))
-			opt.UpdateGraph(scope, g, loss)
-			return loss
+			// What opt.UpdateGraph does, keeping the gradients to check they are finite.
+			grads := scope.BuildTrainableVariablesGradientsGraph(loss)
+			applier.UpdateGraphWithGradients(scope, grads, loss.DType())
+			return []*Node{loss, trainstate.AllFinite(grads)}
 		})
 		if err != nil {
 			return nil, err
@@ -315,7 +325,8 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 		if err := run.Interrupted(step, save); err != nil {
 			return h, err
 		}
-		if err := lrschedule.Set(ev.store, lrs.At(step)); err != nil {
+		lr := lrs.At(step)
+		if err := lrschedule.Set(ev.store, lr); err != nil {
 			return nil, err
 		}
 		x := make([]float32, 0, cfg.BatchSize*pixels)
@@ -335,9 +346,11 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 			return nil, err
 		}
 		loss := float64(tensors.ToScalar[float32](out[0]))
+		gradOK := tensors.ToScalar[bool](out[1])
 		out[0].FinalizeAll()
-		if math.IsNaN(loss) {
-			return h, fmt.Errorf("mnisteval: training diverged at step %d", step+1)
+		out[1].FinalizeAll()
+		if err := run.Diverged(step+1, lr, loss, gradOK); err != nil {
+			return h, fmt.Errorf("mnisteval: %w", err)
 		}
 		h.Loss = append(h.Loss, loss)
 		if cfg.Progress != nil {

@@ -2,6 +2,8 @@ package mnisteval
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/lrschedule"
+	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
@@ -109,5 +113,63 @@ func TestTrainResumes(t *testing.T) {
 	c.Resume.Context = ctx
 	if _, err := fresh().Train(set, c); !trainstate.IsInterrupted(err) || len(notes) != 1 || !strings.Contains(notes[0], "starting fresh") {
 		t.Errorf("changed shift: %v, notes %q", err, notes)
+	}
+}
+
+// A learning rate of 1e30 makes a loss non-finite: the error names the step and the
+// learning rate, nothing is saved after the step before, and that state is finite and
+// resumable (a fresh evaluator resumes from it and diverges at the same step).
+func TestTrainDivergenceKeepsLastState(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := mnist.Load(mnist.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := test.Head(40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var notes []string
+	cfg := TrainConfig{Steps: 8, BatchSize: 16, LR: 1e30, Seed: 2}
+	cfg.Resume = trainstate.Options{Dir: dir, Every: 1, Interval: -1, Logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }}
+	first := -1
+	for round := range 2 {
+		ev, err := New(b, Config{C1: 2, C2: 4, C3: 4, Features: 8}, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := ev.Train(set, cfg)
+		var de *trainstate.DivergedError
+		if !errors.As(err, &de) {
+			t.Fatalf("round %d: %v, want a DivergedError", round, err)
+		}
+		if round == 0 {
+			first = de.Step
+			t.Log(err)
+		}
+		lr := lrschedule.Schedule{Kind: lrschedule.Cosine, LR: cfg.LR, FinalFraction: 0.05, Steps: cfg.Steps}.At(first - 1)
+		for _, w := range []string{"mnisteval:", fmt.Sprintf("training diverged at step %d of 8", first), fmt.Sprintf("learning rate %g", lr),
+			fmt.Sprintf("the training state of step %d in %s is kept", first-1, dir)} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("round %d: %q does not say %q", round, err, w)
+			}
+		}
+		if de.Step != first || first < 2 || len(h.Loss) != first-1 {
+			t.Fatalf("round %d: diverged at %d (first %d), %d losses", round, de.Step, first, len(h.Loss))
+		}
+		var st trainstate.State
+		if err := savedmodel.ReadMeta(dir, &st); err != nil || st.Step != first-1 {
+			t.Fatalf("round %d: state step %d, %v", round, st.Step, err)
+		}
+		if err := savedmodel.CheckFinite(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], fmt.Sprintf("resuming from step %d", first-1)) {
+		t.Errorf("notes %q, want one resume", notes)
 	}
 }

@@ -6,6 +6,7 @@ package mnistrun
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/godiffusion/notebooks/diffusion/conv"
@@ -169,11 +170,19 @@ func (t Task) Validate() error {
 	if t.Name == "" {
 		return fmt.Errorf("mnistrun: task without a name")
 	}
+	if t.Model.Net.Hidden < 1 {
+		return fmt.Errorf("mnistrun: task %s: width (UNet hidden width, flag -width) %d: want >= 1 (0: the preset's)", t.Name, t.Model.Net.Hidden)
+	}
 	if err := t.Model.Validate(); err != nil {
 		return fmt.Errorf("mnistrun: task %s: %w", t.Name, err)
 	}
-	if t.Train.Steps < 1 || t.Train.BatchSize < 1 || !(t.Train.LR > 0) {
-		return fmt.Errorf("mnistrun: task %s: Steps %d, BatchSize %d, LR %g", t.Name, t.Train.Steps, t.Train.BatchSize, t.Train.LR)
+	switch {
+	case t.Train.Steps < 1:
+		return fmt.Errorf("mnistrun: task %s: steps (flag -steps) %d: want >= 1 (0: the preset's)", t.Name, t.Train.Steps)
+	case t.Train.BatchSize < 1:
+		return fmt.Errorf("mnistrun: task %s: batch size (flag -batch) %d: want >= 1 (0: the preset's)", t.Name, t.Train.BatchSize)
+	case !(t.Train.LR > 0) || math.IsInf(t.Train.LR, 0):
+		return fmt.Errorf("mnistrun: task %s: learning rate (flag -lr) %g: want a finite number > 0 (0: the preset's)", t.Name, t.Train.LR)
 	}
 	return nil
 }

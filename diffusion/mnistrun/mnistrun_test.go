@@ -159,3 +159,39 @@ func TestWriteSamples(t *testing.T) {
 		t.Errorf("unlabelled samples: %v, %v", paths, err)
 	}
 }
+
+// The notebooks' flags go through Override: 0 keeps the preset's value, a negative one is
+// refused by Validate (so by Train and Ensure) with an error naming the flag.
+func TestOverrideRefusesNegativeFlags(t *testing.T) {
+	cfg, err := PresetConfig(preset.Smoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := cfg.DDPM
+	Override(&keep, 0, 0, 0, 0)
+	if keep.Train.Steps != cfg.DDPM.Train.Steps || keep.Train.BatchSize != cfg.DDPM.Train.BatchSize || keep.Train.LR != cfg.DDPM.Train.LR ||
+		keep.Model.Net.Hidden != cfg.DDPM.Model.Net.Hidden || keep.Validate() != nil {
+		t.Errorf("zeros changed the task: %+v", keep.Train)
+	}
+	for _, c := range []struct {
+		steps, batch int
+		lr           float64
+		width        int
+		want         string
+	}{
+		{-5, 0, 0, 0, "flag -steps"},
+		{0, -1, 0, 0, "flag -batch"},
+		{0, 0, -1e-3, 0, "flag -lr"},
+		{0, 0, math.NaN(), 0, "flag -lr"},
+		{0, 0, 0, -8, "flag -width"},
+	} {
+		task := cfg.DDPM
+		Override(&task, c.steps, c.batch, c.lr, c.width)
+		if err := task.Validate(); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "want") {
+			t.Errorf("%+v: %v", c, err)
+		}
+		if _, _, err := Train(nil, task, nil, t.TempDir(), nil, nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Train %+v: %v", c, err)
+		}
+	}
+}

@@ -49,18 +49,20 @@ func Setup(presetName string, seed int64) (*Session, error) {
 	return &Session{Backend: b, Config: cfg, Train: train, Test: test}, nil
 }
 
-// Override applies the training flags that are set (> 0) to a task.
+// Override applies the training flags that are set (not 0) to a task. A negative (or NaN)
+// value is applied too, so that Train and Ensure refuse it with an error naming the flag
+// (Task.Validate) instead of silently training with the preset's value.
 func Override(t *Task, steps, batch int, lr float64, width int) {
-	if steps > 0 {
+	if steps != 0 {
 		t.Train.Steps = steps
 	}
-	if batch > 0 {
+	if batch != 0 {
 		t.Train.BatchSize = batch
 	}
-	if lr > 0 {
+	if lr != 0 {
 		t.Train.LR = lr
 	}
-	if width > 0 {
+	if width != 0 {
 		t.Model.Net.Hidden = width
 	}
 }

@@ -329,6 +329,31 @@ func LoadVariables(dir string, target *model.Store, scopePath string) (err error
 	return nil
 }
 
+// CheckFinite reads every variable of the checkpoint in dir (its files checked against its
+// ManifestFile first, when it has one) and returns an error naming the first variable with a
+// NaN or infinite value, or nil when every value is finite.
+func CheckFinite(dir string) (err error) {
+	defer RecoverError(&err, "checking checkpoint weights")
+	base, err := checkFiles(dir)
+	if err != nil {
+		return err
+	}
+	loaded := model.NewStore()
+	if _, err := checkpoint.Load(loaded).Dir(dir).Immediate().Done(); err != nil {
+		return fmt.Errorf("checkpoint %q: reading %s{%s,%s}: %w", dir, base, checkpoint.JsonNameSuffix, checkpoint.BinDataSuffix, err)
+	}
+	for v := range loaded.IterVariables() {
+		value, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("checkpoint %q: %w", dir, err)
+		}
+		if err := checkFinite(value); err != nil {
+			return fmt.Errorf("checkpoint %q: variable %s %s", dir, v.Path(), err)
+		}
+	}
+	return nil
+}
+
 func sameShape(dtype dtypes.DType, dims []int, w *model.Variable) bool {
 	return dtype == w.Shape().DType && slices.Equal(dims, w.Shape().Dimensions)
 }

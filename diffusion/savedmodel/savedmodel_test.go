@@ -898,3 +898,25 @@ func TestPanickingSaveKeepsPrevious(t *testing.T) {
 	beforeReplace = nil
 	checkIntact(t, dir, src)
 }
+
+// CheckFinite accepts a saved checkpoint and names the variable of one with a NaN (written
+// around Save, which refuses it) and the file of a damaged one.
+func TestCheckFinite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	mustSave(t, dir, newStore(1), meta1)
+	if err := CheckFinite(dir); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	s := newStore(9)
+	s.GetVariable("/net/dense/bias").MustSetValue(tensors.FromValue([]float32{1, 0, float32(math.Inf(1)), 0}))
+	h, err := checkpoint.Build(s).Dir(bad).Keep(1).Done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Save(); err != nil {
+		t.Fatal(err)
+	}
+	errorMentions(t, CheckFinite(bad), bad, "/net/dense/bias", "+Inf", "flat index 2")
+	errorMentions(t, CheckFinite(filepath.Join(t.TempDir(), "missing")), "missing")
+}

@@ -47,6 +47,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -56,6 +57,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
@@ -113,6 +115,7 @@ type Run struct {
 	last     time.Time
 	first    int  // the step this run started at
 	resumed  bool // from a saved state
+	saved    int  // the step of the state on disk (-1: none)
 }
 
 // Start begins a run of steps steps of the loop kind whose configuration is identity (any
@@ -124,7 +127,7 @@ func (o Options) Start(kind string, identity any, steps int) (*Run, *State, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("trainstate: encoding the run's identity: %w", err)
 	}
-	r := &Run{opts: o, identity: raw, kind: kind, steps: steps, last: time.Now()}
+	r := &Run{opts: o, identity: raw, kind: kind, steps: steps, last: time.Now(), saved: -1}
 	if o.Dir != "" {
 		recoverOld(o.Dir)
 	}
@@ -156,7 +159,7 @@ func (o Options) Start(kind string, identity any, steps int) (*Run, *State, erro
 		return r, nil, nil
 	}
 	r.logf("resuming from step %d of %d (saved training state in %s)", st.Step, steps, o.Dir)
-	r.first, r.resumed = st.Step, true
+	r.first, r.resumed, r.saved = st.Step, true, st.Step
 	if o.OnStart != nil {
 		o.OnStart(st.Step)
 	}
@@ -196,7 +199,7 @@ func (r *Run) logf(format string, args ...any) {
 func (r *Run) Restore(store *model.Store) bool {
 	if err := savedmodel.LoadVariables(r.opts.Dir, store, "/"); err != nil {
 		r.logf("starting fresh: the saved training state cannot be loaded (%v)", err)
-		r.first, r.resumed = 0, false
+		r.first, r.resumed, r.saved = 0, false, -1
 		if r.opts.OnStart != nil {
 			r.opts.OnStart(0)
 		}
@@ -232,8 +235,66 @@ func (r *Run) Save(store *model.Store, st *State) error {
 	if err := savedmodel.Save(r.opts.Dir, store, "/", st); err != nil {
 		return fmt.Errorf("trainstate: saving the training state at step %d: %w (the previous state, if any, is intact)", st.Step, err)
 	}
-	r.last = time.Now()
+	r.last, r.saved = time.Now(), st.Step
 	return nil
+}
+
+// Diverged returns nil when the loss of step (1-based) and its gradient are finite, and else
+// a *DivergedError naming the step, its learning rate lr and the state kept on disk. The
+// loop returns that error at once, without saving: the state saved before (if any) stays the
+// last one, and nothing non-finite is written (savedmodel.Save refuses such weights anyway).
+// gradFinite reports whether every gradient value of the step was finite.
+func (r *Run) Diverged(step int, lr, loss float64, gradFinite bool) error {
+	if gradFinite && !math.IsNaN(loss) && !math.IsInf(loss, 0) {
+		return nil
+	}
+	e := &DivergedError{Kind: r.kind, Step: step, Steps: r.steps, LR: lr, Loss: loss, Gradient: !math.IsNaN(loss) && !math.IsInf(loss, 0), Saved: -1}
+	if r.opts.Dir != "" && r.saved >= 0 {
+		e.Saved, e.Dir = r.saved, r.opts.Dir
+	}
+	return e
+}
+
+// DivergedError is returned by a training loop whose loss or gradient became NaN or
+// infinite.
+type DivergedError struct {
+	Kind        string  // the loop, e.g. "imagediff.Train"
+	Step, Steps int     // the failed step (1-based), steps of the run
+	LR          float64 // the failed step's learning rate
+	Loss        float64 // its loss (finite when only the gradient was not)
+	Gradient    bool    // the loss was finite but a gradient value was not
+	// Saved is the step of the resumable state kept in Dir (-1 and Dir "": none).
+	Saved int
+	Dir   string
+}
+
+// Error names the step, the learning rate, what was not finite and the state that is kept.
+func (e *DivergedError) Error() string {
+	what := fmt.Sprintf("the loss is %v", e.Loss)
+	if e.Gradient {
+		what = fmt.Sprintf("a gradient is not finite (loss %v)", e.Loss)
+	}
+	kept := "nothing was saved"
+	if e.Dir != "" {
+		kept = fmt.Sprintf("nothing was saved after step %d (the training state of step %d in %s is kept)", e.Saved, e.Saved, e.Dir)
+	}
+	return fmt.Sprintf("training diverged at step %d of %d (learning rate %g): %s; %s; lower the learning rate", e.Step, e.Steps, e.LR, what, kept)
+}
+
+// AllFinite returns a boolean scalar node that is true when every value of the given float
+// nodes (e.g. a step's gradients) is finite: a training step outputs it next to its loss and
+// passes it to Run.Diverged.
+func AllFinite(nodes []*graph.Node) *graph.Node {
+	var all *graph.Node
+	for _, n := range nodes {
+		ok := graph.LogicalAll(graph.IsFinite(n))
+		if all == nil {
+			all = ok
+		} else {
+			all = graph.LogicalAnd(all, ok)
+		}
+	}
+	return all
 }
 
 // Interrupted returns nil while the run's Context is not done. Once it is done (before

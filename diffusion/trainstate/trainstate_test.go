@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,5 +249,28 @@ func TestSaveIntoAnUnwritableDirectory(t *testing.T) {
 	var st State
 	if err := savedmodel.ReadMeta(dir, &st); err != nil || st.Step != 1 {
 		t.Errorf("previous state: step %d, %v", st.Step, err)
+	}
+}
+
+// Diverged is nil for a finite step and else names the step, the learning rate, what was not
+// finite and the state kept (the last saved one).
+func TestDiverged(t *testing.T) {
+	dir := t.TempDir()
+	run, _, err := Options{Dir: dir}.Start("test", 1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Diverged(3, 0.1, 2.5, true); err != nil {
+		t.Fatal(err)
+	}
+	err = run.Diverged(3, 0.1, math.Inf(1), true)
+	if err == nil || err.Error() != "training diverged at step 3 of 10 (learning rate 0.1): the loss is +Inf; nothing was saved; lower the learning rate" {
+		t.Fatalf("%v", err)
+	}
+	run.saved = 2 // as after Save at step 2
+	err = run.Diverged(3, 0.1, 1, false)
+	var de *DivergedError
+	if !errors.As(err, &de) || !de.Gradient || de.Saved != 2 || !strings.Contains(err.Error(), "a gradient is not finite (loss 1); nothing was saved after step 2 (the training state of step 2 in "+dir+" is kept)") {
+		t.Fatalf("%v", err)
 	}
 }

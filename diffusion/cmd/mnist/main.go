@@ -17,7 +17,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -28,13 +27,13 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/atomicfile"
 	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/imagediff"
 	"github.com/godiffusion/notebooks/diffusion/mnistrun"
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
-	"github.com/godiffusion/notebooks/diffusion/trainstate"
 	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
@@ -44,26 +43,16 @@ func main() {
 	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "mnist:", err)
-		var u usageError
-		if errors.As(err, &u) {
-			os.Exit(2)
-		}
-		if trainstate.IsInterrupted(err) {
-			os.Exit(130)
-		}
-		os.Exit(1)
+		os.Exit(cliusage.ExitCode(err)) // 2: bad command line; 130: interrupted, the state is saved
 	}
 }
 
 // usageError is a bad command line (unknown command, flag or task, a bad flag value): the
 // command exits with status 2 before doing anything.
-type usageError struct{ err error }
-
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
+type usageError = cliusage.Error
 
 // usage returns a usageError with the message.
-func usage(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+func usage(format string, args ...any) error { return cliusage.Errorf(format, args...) }
 
 func run(args []string) error {
 	if len(args) == 0 || slices.Contains([]string{"-h", "--help", "help"}, args[0]) {
@@ -90,7 +79,7 @@ func run(args []string) error {
 		return usage("unknown command %q (want train, score, sample or tasks)", cmd)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err}
+		return cliusage.Wrap(err)
 	}
 	p, err := preset.Parse(*presetName)
 	if err != nil {

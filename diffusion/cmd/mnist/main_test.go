@@ -67,10 +67,17 @@ func TestBadInputIsAUsageError(t *testing.T) {
 		{[]string{"train", "-task", "mnist_ddpm", "-modulation", "mul"}, "-modulation"},
 		{[]string{"train", "-task", "nope"}, "unknown -task"},
 		{[]string{"train", "-no-such-flag"}, "no-such-flag"},
+		{[]string{"train", "-task", "mnist_ddpm", "-batch", "-2"}, "-batch"},
+		{[]string{"train", "-task", "mnist_ddpm", "-lr", "-0.1"}, "-lr"},
+		{[]string{"train", "-task", "mnist_ddpm", "-width", "-4"}, "-width"},
+		{[]string{"score", "-task", "mnist_ddpm", "-sample-steps", "-1"}, "-sample-steps"},
+		{[]string{"sample", "-task", "mnist_ddpm", "-per-class", "-3"}, "-per-class"},
+		{[]string{"train", "-task", "mnist_ddpm", "-checkpoint-every", "-1"}, "-checkpoint-every"},
+		{[]string{"train", "-task", "mnist_ddpm", "-steps", "many"}, "-steps"},
 	} {
 		err := run(c.args)
 		var u usageError
-		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: %v, want a usage error with %q", c.args, err, c.want)
 		}
 	}

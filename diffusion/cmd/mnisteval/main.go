@@ -8,18 +8,19 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
 	"github.com/godiffusion/notebooks/diffusion/mnisteval"
 	"github.com/godiffusion/notebooks/diffusion/preset"
-	"github.com/godiffusion/notebooks/diffusion/trainstate"
 	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
@@ -27,23 +28,26 @@ func main() {
 	if err := godebug.Ensure(); err != nil {
 		fmt.Fprintln(os.Stderr, "mnisteval: warning:", err)
 	}
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "mnisteval:", err)
-		if trainstate.IsInterrupted(err) {
-			os.Exit(130) // the state is saved: the same command resumes
-		}
-		os.Exit(1)
+		os.Exit(cliusage.ExitCode(err)) // 2: bad command line; 130: interrupted, the state is saved
 	}
 }
 
-func run() error {
-	presetName := flag.String("preset", preset.Default(), "smoke, cpu or paper")
-	dir := flag.String("dir", "", "checkpoint directory (default: outputs/checkpoints/mnist_evaluator)")
-	retrain := flag.Bool("retrain", false, "train even if a checkpoint exists")
-	flag.Parse()
+func run(args []string) error {
+	fs := flag.NewFlagSet("mnisteval", flag.ContinueOnError)
+	presetName := fs.String("preset", preset.Default(), "smoke, cpu or paper")
+	dir := fs.String("dir", "", "checkpoint directory (default: outputs/checkpoints/mnist_evaluator)")
+	retrain := fs.Bool("retrain", false, "train even if a checkpoint exists")
+	if err := cliusage.Parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return cliusage.Errorf("unexpected argument %q: mnisteval takes only flags (-preset, -dir, -retrain)", fs.Arg(0))
+	}
 	p, err := preset.Parse(*presetName)
 	if err != nil {
-		return err
+		return cliusage.Errorf("-preset: %w", err)
 	}
 	if *dir == "" {
 		if *dir, err = workdir.Checkpoint("mnist_evaluator"); err != nil {

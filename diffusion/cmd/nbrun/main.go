@@ -8,12 +8,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"time"
 
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/notebook"
 	"github.com/godiffusion/notebooks/diffusion/preset"
@@ -32,20 +34,33 @@ func main() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: nbrun [flags] notebook.ipynb...\n")
 		flag.PrintDefaults()
 	}
-	flag.Parse()
+	flag.CommandLine.Init("nbrun", flag.ContinueOnError)
+	if err := cliusage.Parse(flag.CommandLine, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "nbrun:", err)
+		os.Exit(2)
+	}
 	if err := run(*presetName, *outDir, *kernel, *python, *timeout, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "nbrun:", err)
-		os.Exit(1)
+		os.Exit(cliusage.ExitCode(err))
 	}
 }
 
 func run(presetName, outDir, kernel, python string, timeout time.Duration, paths []string) error {
 	p, err := preset.Parse(presetName)
 	if err != nil {
-		return err
+		return cliusage.Errorf("-preset: %w", err)
 	}
 	if len(paths) == 0 {
-		return fmt.Errorf("no notebooks given")
+		return cliusage.Errorf("no notebooks given: usage: nbrun [flags] notebook.ipynb...")
+	}
+	if err := cliusage.Positive("cell-timeout", timeout); err != nil {
+		return err
+	}
+	if err := cliusage.Notebooks(paths); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

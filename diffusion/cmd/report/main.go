@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/notebook"
 	"github.com/godiffusion/notebooks/diffusion/preset"
@@ -40,23 +42,36 @@ func main() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: report [flags] [notebook.ipynb...]  (default: notebooks/[0-9]*.ipynb)\n")
 		flag.PrintDefaults()
 	}
-	flag.Parse()
+	flag.CommandLine.Init("report", flag.ContinueOnError)
+	if err := cliusage.Parse(flag.CommandLine, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(2)
+	}
 	if err := run(*presetName, *outDir, *kernel, *skipRun, *timeout, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
-		os.Exit(1)
+		os.Exit(cliusage.ExitCode(err))
 	}
 }
 
 func run(presetName, outDir, kernel string, skipRun bool, timeout time.Duration, paths []string) error {
 	p, err := preset.Parse(presetName)
 	if err != nil {
+		return cliusage.Errorf("-preset: %w", err)
+	}
+	if err := cliusage.Positive("cell-timeout", timeout); err != nil {
+		return err
+	}
+	if err := cliusage.Notebooks(paths); err != nil {
 		return err
 	}
 	if len(paths) == 0 {
 		paths, _ = filepath.Glob("notebooks/[0-9]*.ipynb")
 		sort.Strings(paths)
 		if len(paths) == 0 {
-			return fmt.Errorf("no notebooks found in notebooks/ (run from the project root or name them)")
+			return cliusage.Errorf("no notebooks found in notebooks/ (run from the project root or name them)")
 		}
 	}
 	out, err := filepath.Abs(outDir)

@@ -17,9 +17,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/godiffusion/notebooks/diffusion/atomicfile"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
 
@@ -32,7 +35,6 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/progress"
 	"github.com/godiffusion/notebooks/diffusion/statesrun"
 	"github.com/godiffusion/notebooks/diffusion/tensorfile"
-	"github.com/godiffusion/notebooks/diffusion/trainstate"
 	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
@@ -55,13 +57,32 @@ func main() {
 	if err := godebug.Ensure(); err != nil {
 		fmt.Fprintln(os.Stderr, "states: warning:", err)
 	}
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
-		usage()
-		os.Exit(2)
+	cmd, o, err := parse(os.Args[1:])
+	if err == nil {
+		err = run(cmd, o)
 	}
-	cmd := os.Args[1]
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "states:", err)
+		os.Exit(cliusage.ExitCode(err)) // 2: bad command line; 130: interrupted, the state is saved
+	}
+}
+
+// commands are the states subcommands, in the order "all" runs them.
+var commands = []string{"train", "classify", "sample", "guide", "score"}
+
+// parse reads the command and its flags; a bad command line is a cliusage.Error naming the
+// flag and the accepted values.
+func parse(args []string) (string, options, error) {
 	var o options
-	fs := flag.NewFlagSet("states "+cmd, flag.ExitOnError)
+	if len(args) < 1 || args[0] == "-h" || args[0] == "--help" {
+		usage()
+		return "", o, flag.ErrHelp
+	}
+	cmd := args[0]
+	if cmd != "all" && !slices.Contains(commands, cmd) {
+		return "", o, cliusage.Errorf("unknown command %q: want one of %s or all", cmd, strings.Join(commands, ", "))
+	}
+	fs := flag.NewFlagSet("states "+cmd, flag.ContinueOnError)
 	fs.StringVar(&o.preset, "preset", preset.Default(), "size of the run: smoke, cpu or paper")
 	fs.StringVar(&o.data, "data", "builtin", `"builtin" or the path of the course's states.pt`)
 	fs.StringVar(&o.out, "out", "", "output directory (default: outputs/ of the checkout, or $DIFFUSION_OUTPUTS)")
@@ -79,14 +100,36 @@ func main() {
 	fs.IntVar(&o.weak, "autoguide-weak", 0, "sample: guide the denoiser with its checkpoint after this training step (autoguidance; 0: off; saved at the preset's WeakSteps)")
 	fs.Float64Var(&o.agScale, "autoguide-w", 2, "sample: autoguidance scale w (1: no guidance)")
 	fs.IntVar(&o.workers, "workers", 0, "concurrent workers for training and sampling (0: the preset's; 2 uses both cores)")
-	_ = fs.Parse(os.Args[2:])
-	if err := run(cmd, o); err != nil {
-		fmt.Fprintln(os.Stderr, "states:", err)
-		if trainstate.IsInterrupted(err) {
-			os.Exit(130) // the state is saved: the same command resumes
-		}
-		os.Exit(1)
+	if err := cliusage.Parse(fs, args[1:]); err != nil {
+		return "", o, err
 	}
+	if fs.NArg() > 0 {
+		return "", o, cliusage.Errorf("unexpected argument %q after the flags of %s", fs.Arg(0), cmd)
+	}
+	if _, err := preset.Parse(o.preset); err != nil {
+		return "", o, cliusage.Errorf("-preset: %w", err)
+	}
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"steps", o.steps}, {"batch", o.batch}, {"csteps", o.csteps}, {"cbatch", o.cbatch}, {"samples", o.samples},
+		{"ddim", o.ddim}, {"autoguide-weak", o.weak}, {"workers", o.workers}} {
+		if c.v < 0 {
+			return "", o, cliusage.Errorf("-%s must be >= 0 (0: the preset's), got %d", c.name, c.v)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"lr", o.lr}, {"clr", o.clr}, {"scale", o.scale}, {"autoguide-w", o.agScale}} {
+		if err := cliusage.NonNegative(c.name, c.v); err != nil {
+			return "", o, err
+		}
+	}
+	if o.timeSkew != 0 && !(o.timeSkew >= 1 && o.timeSkew < 1e300) {
+		return "", o, cliusage.Errorf("-time-skew must be 0 (the preset's) or a finite exponent >= 1, got %v", o.timeSkew)
+	}
+	return cmd, o, nil
 }
 
 func usage() {
@@ -108,7 +151,7 @@ func run(cmd string, o options) error {
 	}
 	p, err := preset.Parse(o.preset)
 	if err != nil {
-		return err
+		return cliusage.Errorf("-preset: %w", err)
 	}
 	cfg, err := statesrun.PresetConfig(p)
 	if err != nil {
@@ -128,6 +171,9 @@ func run(cmd string, o options) error {
 	setIf(&cfg.Model.Speed.Workers, o.workers)
 	data, err := statesrun.LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
 	if err != nil {
+		return cliusage.Errorf("-data %q (\"builtin\" or a states.pt of points and labels): %w", cfg.Data, err)
+	}
+	if err := batchFits(o, cfg.Data, data); err != nil {
 		return err
 	}
 	b, err := backend.New()
@@ -143,7 +189,7 @@ func run(cmd string, o options) error {
 	steps := map[string]func(*env, options) error{"train": train, "classify": classify, "sample": sample, "guide": guide, "score": score}
 	if cmd == "all" {
 		start := time.Now()
-		for _, name := range []string{"train", "classify", "sample", "guide", "score"} {
+		for _, name := range commands {
 			t0 := time.Now()
 			if err := steps[name](e, o); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -155,10 +201,25 @@ func run(cmd string, o options) error {
 	}
 	step, ok := steps[cmd]
 	if !ok {
-		usage()
-		return fmt.Errorf("unknown command %q", cmd)
+		return cliusage.Errorf("unknown command %q: want one of %s or all", cmd, strings.Join(commands, ", "))
 	}
 	return step(e, o)
+}
+
+// batchFits returns a usage error when a batch size given by a flag is larger than the
+// training points (the presets' sizes are what the assignment asks for and are drawn with
+// replacement).
+func batchFits(o options, name string, data *statesrun.Data) error {
+	n := len(data.Train) / 2
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"batch", o.batch}, {"cbatch", o.cbatch}} {
+		if c.v > n {
+			return cliusage.Errorf("-%s %d is larger than the %d training points of -data %s: want 1 to %d (0: the preset's)", c.name, c.v, n, name, n)
+		}
+	}
+	return nil
 }
 
 func setIf(dst *int, v int) {

@@ -19,6 +19,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"strconv"
 
 	"github.com/godiffusion/notebooks/diffusion/atomicfile"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 )
 
 // config holds the command-line options.
@@ -48,28 +50,50 @@ func main() {
 	flag.Float64Var(&c.jitter, "jitter", 0.015, "standard deviation of the Gaussian jitter, in standardized units")
 	flag.Uint64Var(&c.seed, "seed", 2024, "seed of the jitter generator")
 	flag.Float64Var(&c.minFraction, "min-area", 0.02, "drop polygons smaller than this fraction of the state's largest")
-	flag.Parse()
-	if c.atlas == "" {
-		fmt.Fprintln(os.Stderr, "statesgen: -atlas is required")
-		flag.Usage()
-		os.Exit(2)
+	flag.CommandLine.Init("statesgen", flag.ContinueOnError)
+	err := cliusage.Parse(flag.CommandLine, os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
 	}
-	if err := run(c, os.Stdout); err != nil {
+	if err == nil {
+		err = run(c, os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "statesgen:", err)
-		os.Exit(1)
+		os.Exit(cliusage.ExitCode(err))
 	}
+}
+
+// check returns a usage error naming the flag of a bad value in c.
+func (c config) check() error {
+	switch {
+	case c.atlas == "":
+		return cliusage.Errorf("-atlas is required: the path of us-atlas states-10m.json (or states-albers-10m.json)")
+	case c.perState < 1:
+		return cliusage.Errorf("-points must be >= 1, got %d", c.perState)
+	case !(c.jitter >= 0) || c.jitter > 1e300:
+		return cliusage.Errorf("-jitter must be a finite number >= 0, got %v", c.jitter)
+	case !(c.minFraction >= 0 && c.minFraction < 1):
+		return cliusage.Errorf("-min-area must be in [0, 1), got %v", c.minFraction)
+	case c.out == "":
+		return cliusage.Errorf("-out must name the output CSV file")
+	}
+	return nil
 }
 
 // run generates the dataset described by c and writes it to c.out, with a
 // summary to log.
 func run(c config, log io.Writer) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	data, err := os.ReadFile(c.atlas)
 	if err != nil {
-		return err
+		return cliusage.Errorf("-atlas: %w", err)
 	}
 	pts, labels, err := generate(data, c, log)
 	if err != nil {
-		return err
+		return cliusage.Errorf("-atlas %s (a us-atlas TopoJSON of the states): %w", c.atlas, err)
 	}
 	return atomicfile.WriteFunc(c.out, func(f *os.File) error {
 		w := bufio.NewWriter(f)

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/taskcli"
 	"github.com/godiffusion/notebooks/diffusion/preset"
@@ -31,7 +32,7 @@ func main() {
 	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "trueskill:", err)
-		os.Exit(1)
+		os.Exit(cliusage.ExitCode(err))
 	}
 }
 
@@ -59,7 +60,7 @@ func parse(args []string) (*options, []string, error) {
 		fmt.Fprintf(fs.Output(), "usage: trueskill [flags] [task...]  tasks: %v or all (default)\n", tasks)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cliusage.Parse(fs, args); err != nil {
 		return nil, nil, err
 	}
 	return o, fs.Args(), nil
@@ -81,10 +82,10 @@ func run(args []string, w io.Writer) error {
 	}
 	cfg, err := o.config()
 	if err != nil {
-		return err
+		return cliusage.Wrap(err)
 	}
 	if todo, err = taskcli.Select(todo, tasks); err != nil {
-		return err
+		return cliusage.Wrap(err)
 	}
 	out, err := taskcli.OutDir(o.out, "trueskill")
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 )
 
 func TestTasksWriteTablesAndFigures(t *testing.T) {
@@ -52,11 +54,37 @@ func TestCSVFlag(t *testing.T) {
 	}
 }
 
+// Bad flags and tasks are usage errors (exit status 2) on one line naming the flag and the
+// accepted values; nothing is written.
 func TestBadArguments(t *testing.T) {
-	var out bytes.Buffer
-	for _, args := range [][]string{{"-preset", "huge"}, {"-samples", "-3", "gibbs"}, {"nosuchtask"}, {"-grid", "3", "ep"}} {
-		if err := run(append(args, "-out", t.TempDir()), &out); err == nil {
-			t.Errorf("%v accepted", args)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-preset", "huge"}, []string{"preset", "smoke, cpu, paper"}},
+		{[]string{"-samples", "-3", "gibbs"}, []string{"samples", "-3", ">= 0"}},
+		{[]string{"-orders", "-1"}, []string{"orders", ">= 0"}},
+		{[]string{"-seasons", "-2"}, []string{"seasons", ">= 0"}},
+		{[]string{"-burnin", "-5"}, []string{"burnin", ">= 0"}},
+		{[]string{"nosuchtask"}, []string{"nosuchtask", "model", "all"}},
+		{[]string{"-grid", "3", "ep"}, []string{"grid", "16 to 8192"}},
+		{[]string{"-grid", "x"}, []string{"-grid", "invalid value"}},
+		{[]string{"-nosuchflag"}, []string{"nosuchflag"}},
+	} {
+		var out bytes.Buffer
+		dir := filepath.Join(t.TempDir(), "out")
+		err := run(append(c.args, "-out", dir), &out)
+		if cliusage.ExitCode(err) != 2 || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: %v, want a one-line usage error", c.args, err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: %q does not say %q", c.args, err, w)
+			}
+		}
+		if _, serr := os.Stat(dir); serr == nil || out.Len() > 0 {
+			t.Errorf("%v: wrote %q or created %s", c.args, out.String(), dir)
 		}
 	}
 }
