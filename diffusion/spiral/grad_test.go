@@ -19,7 +19,7 @@ func TestHyvarinenWeightGradientMatchesFiniteDifferences(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		batch, err := drawBatch(testMixture(t), n.Process, 64, 0.005, 3, Uniform, rand.New(rand.NewPCG(1, 2)))
+		batch, err := drawBatch(testMixture(t), Dim, n.Process, batchOptions{size: 64, tMin: 0.005, skew: 3, weighting: Uniform}, rand.New(rand.NewPCG(1, 2)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +31,7 @@ func TestHyvarinenWeightGradientMatchesFiniteDifferences(t *testing.T) {
 			}
 		}
 		exec, err := model.NewExec(n.backend, n.store, func(scope *model.Scope, in []*Node) []*Node {
-			s, tr := n.scoreAndTrace(scope, in[0], in[1])
+			s, tr := n.scoreAndTrace(scope, in[0], in[1], nil)
 			loss := ReduceAllMean(hyvarinenLoss(s, tr))
 			return append([]*Node{loss}, scope.BuildTrainableVariablesGradientsGraph(loss)...)
 		})
@@ -39,7 +39,7 @@ func TestHyvarinenWeightGradientMatchesFiniteDifferences(t *testing.T) {
 			t.Fatal(err)
 		}
 		lossOnly, err := model.NewExec(n.backend, n.store, func(scope *model.Scope, in []*Node) *Node {
-			s, tr := n.scoreAndTrace(scope, in[0], in[1])
+			s, tr := n.scoreAndTrace(scope, in[0], in[1], nil)
 			return ReduceAllMean(hyvarinenLoss(s, tr))
 		})
 		if err != nil {

@@ -8,6 +8,11 @@
 // by denoising score matching. Everything is measured against the exact answers: mean log p0
 // of the samples and a two-sample distance (diffusion/metrics) to fresh p0 samples.
 //
+// The learned score network (Net) is not tied to the spiral: NetConfig.DataDim sets the data
+// dimension, NetConfig.Classes adds a learned class embedding (classifier-free guidance, with
+// TrainConfig.PUncond's label dropout), and TrainOn trains it on any Data; latent diffusion
+// (diffusion/latent) reuses it on the VAE's latents.
+//
 // Points travel as flat row-major []float32 of N*2 values. Times are the VPSDE's t in [0, 1]
 // (t = 0 the data); the exam's K-step discrete schedule is t_k = k/K with beta_k = beta(k/K).
 // Library functions return errors; GoMLX panics are recovered and returned as errors.

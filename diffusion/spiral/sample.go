@@ -25,11 +25,16 @@ type SampleOptions struct {
 	// Snapshots are the steps k (K .. 0) at which to keep a copy of the samples (x_k, i.e. at
 	// t = k/K; k = K is the initial noise, k = 0 the result).
 	Snapshots []int
+	// Dim is the dimension of the samples (0: Dim = 2, the spiral's).
+	Dim int
+	// Cond holds the condition of every sample (a class, or sampling.Null) for a conditional
+	// (or guided: sampling.ClassifierFree) model; nil: unconditional.
+	Cond []int
 }
 
 // SampleRun is the result of Sample.
 type SampleRun struct {
-	Points    []float32         // the N samples at t = 0 (N*2 values)
+	Points    []float32         // the N samples at t = 0 (N*Dim values)
 	Snapshots map[int][]float32 // x_k at the steps asked for
 	Duration  time.Duration
 }
@@ -71,7 +76,14 @@ func Sample(m sampling.Model, p Process, o SampleOptions) (*SampleRun, error) {
 	}
 	run := &SampleRun{Snapshots: map[int][]float32{}}
 	start := time.Now()
-	pts, err := sampler(m, sampling.Options{N: o.N, Dim: Dim, Process: p.VPSDE(), Grid: grid, Seed: o.Seed,
+	dim := o.Dim
+	if dim == 0 {
+		dim = Dim
+	}
+	if dim < 1 {
+		return nil, fmt.Errorf("spiral.Sample: the sample dimension must be >= 1, got %d", dim)
+	}
+	pts, err := sampler(m, sampling.Options{N: o.N, Dim: dim, Process: p.VPSDE(), Grid: grid, Seed: o.Seed, Cond: o.Cond,
 		Callback: func(s *sampling.Step) error {
 			if k := o.K - s.GridIndex; slices.Contains(o.Snapshots, k) {
 				run.Snapshots[k] = slices.Clone(s.X)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/ema"
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
+	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 )
 
@@ -80,6 +81,11 @@ type TrainConfig struct {
 	ValEvery int `json:"val_every"`
 	// ValSize is the number of fixed (x0, t, eps) triples of the validation losses (default 4096).
 	ValSize int `json:"val_size"`
+	// PUncond is the probability with which a training example of a class-conditional network
+	// has its label replaced by sampling.Null (classifier-free guidance's label dropout, Ho &
+	// Salimans 2022; the exam: 0.2), so that one network learns the conditional and the
+	// unconditional score. Ignored (must be 0) for unconditional data.
+	PUncond float64 `json:"p_uncond,omitempty"`
 	// Progress, if set, is called after every step with the step (1-based) and its loss.
 	Progress func(step int, loss float64) `json:"-"`
 }
@@ -89,6 +95,10 @@ type TrainConfig struct {
 func ExamTrain() TrainConfig {
 	return TrainConfig{Objective: Hyvarinen, Weighting: Uniform, Steps: 8000, BatchSize: 128, LR: 5e-3, TMin: 1.0 / 200, Seed: 1}
 }
+
+// Validate reports a training configuration that cannot run, naming the problem (unset
+// optional fields take their defaults, as in Train).
+func (c TrainConfig) Validate() error { return c.check() }
 
 func (c *TrainConfig) check() error {
 	if err := c.Objective.Valid(); err != nil {
@@ -122,7 +132,23 @@ func (c *TrainConfig) check() error {
 	if c.ValSize <= 0 {
 		c.ValSize = 4096
 	}
+	if !(c.PUncond >= 0 && c.PUncond <= 1) {
+		return fmt.Errorf("spiral: the label dropout p_uncond must be in [0, 1], got %g", c.PUncond)
+	}
 	return nil
+}
+
+// Data is a training set of a score network: Draw returns n fresh examples x0 (n*D values,
+// row by row) drawn with rng and, for class-conditional data, their labels (nil otherwise).
+// *Mixture is one (fresh samples of p0, no labels); latent diffusion's encoded MNIST is
+// another.
+type Data interface {
+	Draw(n int, rng *rand.Rand) (x0 []float32, labels []int, err error)
+}
+
+// Draw returns n fresh samples of the mixture (no labels): the mixture as training Data.
+func (m *Mixture) Draw(n int, rng *rand.Rand) ([]float32, []int, error) {
+	return m.Sample(n, rng), nil, nil
 }
 
 func (c *TrainConfig) lr() lrschedule.Schedule {
@@ -140,7 +166,8 @@ type History struct {
 	// ValDSM is the unweighted denoising loss on the validation set at ValSteps.
 	ValDSM []float64 `json:"val_dsm"`
 	// ExactHyvarinen and ExactDSM are the same losses of the exact score on the same
-	// validation set: the minima the network approaches.
+	// validation set: the minima the network approaches (0 when trained by TrainOn: no exact
+	// score).
 	ExactHyvarinen float64       `json:"exact_hyvarinen"`
 	ExactDSM       float64       `json:"exact_dsm"`
 	Duration       time.Duration `json:"duration"`
@@ -156,13 +183,14 @@ type trainer struct {
 	count     int           // steps taken (the EMA warm-up)
 }
 
-// lossGraph returns the per-example losses of objective o (unweighted) at xt [B, 2], t [B]
-// with noise eps [B, 2] and scales sigma [B] (eps and sigma only for DSM).
-func (n *Net) lossGraph(scope *model.Scope, o Objective, xt, t, eps, sigma *Node) *Node {
+// lossGraph returns the per-example losses of objective o (unweighted) at xt [B, D], t [B]
+// with noise eps [B, D] and scales sigma [B] (eps and sigma only for DSM), for the classes c
+// (nil for an unconditional network).
+func (n *Net) lossGraph(scope *model.Scope, o Objective, xt, t, eps, sigma, c *Node) *Node {
 	if o == Hyvarinen {
-		return hyvarinenLoss(n.scoreAndTrace(scope, xt, t))
+		return hyvarinenLoss(n.scoreAndTrace(scope, xt, t, c))
 	}
-	return dsmLoss(n.graph(scope, xt, t), eps, sigma)
+	return dsmLoss(n.graph(scope, xt, t, c), eps, sigma)
 }
 
 // hyvarinenLoss is tr(d s / d x) + |s|^2 / 2 per example.
@@ -177,14 +205,34 @@ func dsmLoss(s, eps, sigma *Node) *Node {
 
 // batch is one training batch on the host.
 type batch struct {
+	dim         int
 	xt, eps     []float32
 	t, sigma, w []float32
+	labels      []int // nil for unconditional data; sampling.Null where dropped
 }
 
-// drawBatch draws x0 fresh from the mixture, t = tMin + (1 - tMin) u^skew and eps ~ N(0, I).
-func drawBatch(mix *Mixture, p Process, size int, tMin, skew float64, weighting Weighting, rng *rand.Rand) (batch, error) {
-	b := batch{xt: mix.Sample(size, rng), eps: make([]float32, size*Dim), t: make([]float32, size),
-		sigma: make([]float32, size), w: make([]float32, size)}
+// batchOptions are the draws of drawBatch.
+type batchOptions struct {
+	size       int
+	tMin, skew float64
+	weighting  Weighting
+	pUncond    float64
+}
+
+// drawBatch draws x0 fresh from the data (dim values each), t = tMin + (1 - tMin) u^skew and
+// eps ~ N(0, I), and with labelled data drops each label to sampling.Null with probability
+// pUncond (after the other draws, so unlabelled data draws exactly as before labels existed).
+func drawBatch(data Data, dim int, p Process, o batchOptions, rng *rand.Rand) (batch, error) {
+	size, tMin, skew, weighting := o.size, o.tMin, o.skew, o.weighting
+	x0, labels, err := data.Draw(size, rng)
+	if err != nil {
+		return batch{}, err
+	}
+	if len(x0) != size*dim || (labels != nil && len(labels) != size) {
+		return batch{}, fmt.Errorf("spiral: the data returned %d values and %d labels for %d examples of dimension %d", len(x0), len(labels), size, dim)
+	}
+	b := batch{dim: dim, xt: x0, eps: make([]float32, size*dim), t: make([]float32, size),
+		sigma: make([]float32, size), w: make([]float32, size), labels: labels}
 	for i := range size {
 		u := rng.Float64()
 		if skew != 1 {
@@ -203,20 +251,48 @@ func drawBatch(mix *Mixture, p Process, size int, tMin, skew float64, weighting 
 		case Sigma:
 			b.w[i] = float32(s)
 		}
-		for d := range Dim {
+		for d := range dim {
 			e := rng.NormFloat64()
-			b.eps[i*Dim+d] = float32(e)
-			b.xt[i*Dim+d] = float32(a*float64(b.xt[i*Dim+d]) + s*e)
+			b.eps[i*dim+d] = float32(e)
+			b.xt[i*dim+d] = float32(a*float64(b.xt[i*dim+d]) + s*e)
+		}
+	}
+	if labels != nil && o.pUncond > 0 {
+		b.labels = append([]int(nil), labels...)
+		for i := range b.labels {
+			if rng.Float64() < o.pUncond {
+				b.labels[i] = sampling.Null
+			}
 		}
 	}
 	return b, nil
 }
 
+// tensors returns xt, t, eps, sigma and w as tensors.
 func (b batch) tensors() []any {
 	n := len(b.t)
-	return []any{tensors.FromFlatDataAndDimensions(b.xt, n, Dim), tensors.FromFlatDataAndDimensions(b.t, n),
-		tensors.FromFlatDataAndDimensions(b.eps, n, Dim), tensors.FromFlatDataAndDimensions(b.sigma, n),
+	return []any{tensors.FromFlatDataAndDimensions(b.xt, n, b.dim), tensors.FromFlatDataAndDimensions(b.t, n),
+		tensors.FromFlatDataAndDimensions(b.eps, n, b.dim), tensors.FromFlatDataAndDimensions(b.sigma, n),
 		tensors.FromFlatDataAndDimensions(b.w, n)}
+}
+
+// classTensor returns the batch's class indices for network n (nil if n is unconditional);
+// labelled data is required by a conditional network, and unlabelled by an unconditional one.
+func (n *Net) classTensor(b batch) (*tensors.Tensor, error) {
+	if !n.Conditional() {
+		if b.labels != nil {
+			return nil, fmt.Errorf("spiral: labelled data for an unconditional network (set NetConfig.Classes)")
+		}
+		return nil, nil
+	}
+	if b.labels == nil {
+		return nil, fmt.Errorf("spiral: a class-conditional network needs labelled data")
+	}
+	c, err := n.classIndices(b.labels, len(b.t))
+	if err != nil {
+		return nil, err
+	}
+	return tensors.FromFlatDataAndDimensions(c, len(c)), nil
 }
 
 // newTrainer compiles the training step of cfg (Adam; the rate is set per step).
@@ -232,7 +308,7 @@ func (n *Net) newTrainer(cfg TrainConfig) (*trainer, error) {
 	var err error
 	tr.step, err = model.NewExec(n.backend, n.store, func(scope *model.Scope, in []*Node) *Node {
 		xt, t, eps, sigma, w, decay := in[0], in[1], in[2], in[3], in[4], in[5]
-		loss := ReduceAllMean(Mul(w, n.lossGraph(scope, cfg.Objective, xt, t, eps, sigma)))
+		loss := ReduceAllMean(Mul(w, n.lossGraph(scope, cfg.Objective, xt, t, eps, sigma, n.classNode(in, 6))))
 		opt.UpdateGraph(scope, xt.Graph(), loss)
 		if tr.avg != nil {
 			tr.avg.Update(xt.Graph(), decay)
@@ -242,12 +318,12 @@ func (n *Net) newTrainer(cfg TrainConfig) (*trainer, error) {
 	return tr, err
 }
 
-// TrainStep runs one optimizer step of cfg on a fresh batch from mix and returns its loss
+// TrainStep runs one optimizer step of cfg on a fresh batch from data and returns its loss
 // (the benchmarks' unit; Train calls the same step).
-func (n *Net) TrainStep(mix *Mixture, cfg TrainConfig, rng *rand.Rand) (loss float64, err error) {
+func (n *Net) TrainStep(data Data, cfg TrainConfig, rng *rand.Rand) (loss float64, err error) {
 	defer savedmodel.RecoverError(&err, "spiral.Net.TrainStep")
-	if n == nil || n.store == nil || mix == nil || rng == nil {
-		return 0, fmt.Errorf("spiral.Net.TrainStep: needs an initialized network, a mixture and a random stream")
+	if n == nil || n.store == nil || data == nil || rng == nil {
+		return 0, fmt.Errorf("spiral.Net.TrainStep: needs an initialized network, data and a random stream")
 	}
 	if err := cfg.check(); err != nil {
 		return 0, err
@@ -259,12 +335,21 @@ func (n *Net) TrainStep(mix *Mixture, cfg TrainConfig, rng *rand.Rand) (loss flo
 			return 0, err
 		}
 	}
-	b, err := drawBatch(mix, n.Process, cfg.BatchSize, cfg.TMin, cfg.TimeSkew, cfg.Weighting, rng)
+	b, err := drawBatch(data, n.Dimension(), n.Process, batchOptions{size: cfg.BatchSize, tMin: cfg.TMin, skew: cfg.TimeSkew,
+		weighting: cfg.Weighting, pUncond: cfg.PUncond}, rng)
+	if err != nil {
+		return 0, err
+	}
+	c, err := n.classTensor(b)
 	if err != nil {
 		return 0, err
 	}
 	decay := float32(ema.WarmupDecay(cfg.EMADecay, n.train.count))
-	out, err := n.train.step.Call1(append(b.tensors(), decay)...)
+	args := append(b.tensors(), decay)
+	if c != nil {
+		args = append(args, c)
+	}
+	out, err := n.train.step.Call1(args...)
 	if err != nil {
 		return 0, err
 	}
@@ -275,39 +360,67 @@ func (n *Net) TrainStep(mix *Mixture, cfg TrainConfig, rng *rand.Rand) (loss flo
 
 // Train trains the network on samples drawn fresh from the mixture at every step (p0 is
 // known exactly, so there is no finite training set) with Adam on cfg's objective. Calling it
-// again continues from the current weights (and Adam state, for the same objective).
+// again continues from the current weights (and Adam state, for the same objective). The
+// history holds the exact score's validation losses too.
 func (n *Net) Train(mix *Mixture, cfg TrainConfig) (hist *History, err error) {
+	if mix == nil {
+		return nil, fmt.Errorf("spiral.Net.Train: nil mixture")
+	}
+	return n.trainWith(mix, cfg, &Exact{Mixture: mix, Process: n.Process})
+}
+
+// TrainOn trains the network on examples drawn from data at every step, as Train does on the
+// mixture (latent diffusion trains on encoded MNIST); no exact score is known, so the history's
+// ExactHyvarinen and ExactDSM are 0 (not measured). The validation losses are those of a fixed batch drawn
+// from data with labels kept (no dropout), conditional for a conditional network.
+func (n *Net) TrainOn(data Data, cfg TrainConfig) (hist *History, err error) {
+	if data == nil {
+		return nil, fmt.Errorf("spiral.Net.TrainOn: nil data")
+	}
+	return n.trainWith(data, cfg, nil)
+}
+
+// trainWith is Train and TrainOn; exact, if set, scores the validation set too.
+func (n *Net) trainWith(data Data, cfg TrainConfig, exact *Exact) (hist *History, err error) {
 	defer savedmodel.RecoverError(&err, "spiral.Net.Train")
 	if n == nil || n.store == nil {
 		return nil, fmt.Errorf("spiral.Net.Train: nil or uninitialized network (use NewNet or Load)")
-	}
-	if mix == nil {
-		return nil, fmt.Errorf("spiral.Net.Train: nil mixture")
 	}
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5c07e))
-	val, err := drawBatch(mix, n.Process, cfg.ValSize, cfg.TMin, 1, Uniform, rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7a1)))
+	val, err := drawBatch(data, n.Dimension(), n.Process, batchOptions{size: cfg.ValSize, tMin: cfg.TMin, skew: 1, weighting: Uniform},
+		rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7a1)))
+	if err != nil {
+		return nil, err
+	}
+	valClass, err := n.classTensor(val)
 	if err != nil {
 		return nil, err
 	}
 	hist = &History{Config: cfg, TrainLoss: make([]float64, 0, cfg.Steps)}
-	hist.ExactHyvarinen, hist.ExactDSM, err = exactLosses(Exact{Mixture: mix, Process: n.Process}, val)
-	if err != nil {
-		return nil, err
+	if exact != nil {
+		hist.ExactHyvarinen, hist.ExactDSM, err = exactLosses(*exact, val)
+		if err != nil {
+			return nil, err
+		}
 	}
 	valExec, err := model.NewExec(n.backend, n.store, func(scope *model.Scope, in []*Node) (*Node, *Node) {
 		xt, t, eps, sigma := in[0], in[1], in[2], in[3]
-		s, tr := n.scoreAndTrace(scope, xt, t)
+		s, tr := n.scoreAndTrace(scope, xt, t, n.classNode(in, 4))
 		return ReduceAllMean(hyvarinenLoss(s, tr)), ReduceAllMean(dsmLoss(s, eps, sigma))
 	})
 	if err != nil {
 		return nil, err
 	}
+	valArgs := val.tensors()[:4]
+	if valClass != nil {
+		valArgs = append(valArgs, valClass)
+	}
 	validate := func(step int) error {
 		n.mu.Lock()
-		h, d, err := valExec.Call2(val.tensors()[:4]...)
+		h, d, err := valExec.Call2(valArgs...)
 		n.mu.Unlock()
 		if err != nil {
 			return err
@@ -325,7 +438,7 @@ func (n *Net) Train(mix *Mixture, cfg TrainConfig) (hist *History, err error) {
 				return nil, err
 			}
 		}
-		loss, err := n.TrainStep(mix, cfg, rng)
+		loss, err := n.TrainStep(data, cfg, rng)
 		if err != nil {
 			return hist, fmt.Errorf("spiral: step %d: %w", step+1, err)
 		}

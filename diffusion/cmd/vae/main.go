@@ -1,14 +1,23 @@
-// Command vae runs the VAE of notebook 07 (final exam, Exercise 3, part 3: a VAE on MNIST)
-// without Jupyter, with the notebook's flags, printing the test -ELBO and writing the
-// figures as PNG files:
+// Command vae runs notebook 07 (final exam, Exercise 3, parts 3 and 4: a VAE on MNIST, then
+// latent diffusion on its latents) without Jupyter, with the notebook's flags, printing the
+// test -ELBO, the evaluator's scores and writing the figures as PNG files:
 //
 //	go run ./diffusion/cmd/vae -preset cpu all
 //	go run ./diffusion/cmd/vae -latent 8 -epochs 30 train
+//	go run ./diffusion/cmd/vae -preset cpu latent cfg
+//	go run ./diffusion/cmd/vae -preset cpu -compare_latent 8 cfg
 //
 // Tasks: train (train or load the VAE, curves of -ELBO, reconstruction and KL per epoch;
 // reuses the checkpoint), figures (prior samples, latent scatter, decoded latent plane,
-// reconstructions), all (the default). Figures go to -out (default outputs/vae); the
-// checkpoint to outputs/checkpoints/vae_dz<d_z>.
+// reconstructions), latent (a score network on the VAE's latents: decoded samples against
+// the VAE's prior samples by the MNIST evaluator, FID and mean max-confidence; generated
+// latents over the data's), cfg (the class-conditional latent score network with
+// classifier-free guidance: 10 samples per digit at -guidance, accuracy per digit, the
+// guidance sweep w in {0, 1, 3, 7.5, 15}; with -compare_latent the same for a VAE of that
+// d_z, in the same figure and table), all (the default). Every model is trained once and
+// reused from its checkpoint while its configuration matches. Figures go to -out (default
+// outputs/vae); the checkpoints to outputs/checkpoints: vae_dz<d_z>, latent_score_dz<d_z>,
+// latent_cfg_dz<d_z>, mnist_evaluator.
 package main
 
 import (
@@ -21,11 +30,12 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/taskcli"
+	"github.com/godiffusion/notebooks/diffusion/latent"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/vae"
 )
 
-var tasks = []string{"train", "figures"}
+var tasks = []string{"train", "figures", "latent", "cfg"}
 
 func main() {
 	if err := godebug.Ensure(); err != nil {
@@ -39,8 +49,10 @@ func main() {
 
 // options are the notebook's flags.
 type options struct {
-	o        vae.Overrides
-	out, ckp string
+	o             vae.Overrides
+	l             latent.Overrides
+	compareLatent int
+	out, ckp      string
 }
 
 func parse(args []string) (*options, []string, error) {
@@ -56,6 +68,18 @@ func parse(args []string) (*options, []string, error) {
 	fs.StringVar(&o.o.LRSchedule, "lr_schedule", "", "constant (the exam), cosine or exponential")
 	fs.IntVar(&o.o.TrainSize, "train_size", 0, "training images (0: the preset's)")
 	fs.IntVar(&o.o.TestSize, "test_size", 0, "test images (0: the preset's)")
+	fs.IntVar(&o.l.Steps, "latent_steps", 0, "training steps of the latent score networks (0: the preset's)")
+	fs.IntVar(&o.l.Batch, "latent_batch", 0, "batch size of the latent score networks (0: 256)")
+	fs.Float64Var(&o.l.LR, "latent_lr", 0, "Adam learning rate of the latent score networks (0: 2e-3, cosine)")
+	fs.IntVar(&o.l.Width, "latent_width", 0, "hidden units of the latent score networks (0: the preset's)")
+	fs.IntVar(&o.l.Layers, "latent_layers", 0, "hidden layers of the latent score networks (0: 3)")
+	fs.IntVar(&o.l.K, "k", 0, "reverse SDE steps of latent sampling (0: the preset's; the exam: 200)")
+	fs.Float64Var(&o.l.BetaMax, "beta_max", 0, "beta(1) of the VP process of the latents (0: 20)")
+	fs.IntVar(&o.l.ClassEmbed, "class_embed", 0, "class embedding of the conditional network (0: 256, the exam's)")
+	fs.Float64Var(&o.l.PUncond, "p_uncond", 0, "label dropout of the conditional network (0: 0.2, the exam's; < 0: none)")
+	fs.Float64Var(&o.l.Guidance, "guidance", 0, "classifier-free guidance scale of the digit grid (0: 7.5, the exam's)")
+	fs.IntVar(&o.l.Samples, "samples", 0, "digits per scored set (0: the preset's)")
+	fs.IntVar(&o.compareLatent, "compare_latent", 0, "cfg: also run the conditional latent diffusion on a VAE of this d_z (e.g. 8; 0: none)")
 	fs.StringVar(&o.out, "out", "", "directory for the figures (default: outputs/vae)")
 	fs.StringVar(&o.ckp, "checkpoints", "", "directory of the checkpoints (default: outputs/checkpoints)")
 	fs.Usage = func() {
@@ -79,6 +103,14 @@ func run(args []string, w io.Writer) error {
 	cfg, err := o.o.Config()
 	if err != nil {
 		return err
+	}
+	o.l.Preset, o.l.Seed = o.o.Preset, o.o.Seed
+	lcfg, err := o.l.Config()
+	if err != nil {
+		return err
+	}
+	if o.compareLatent < 0 || o.compareLatent == 1 || o.compareLatent > 1024 {
+		return fmt.Errorf("-compare_latent must be 0 (none) or a latent dimension in [2, 1024], got %d", o.compareLatent)
 	}
 	if todo, err = taskcli.Select(todo, tasks); err != nil {
 		return err
@@ -148,6 +180,17 @@ func run(args []string, w io.Writer) error {
 			}
 			png, err = m.ReconstructionFigure(s.Test, 30, 10)
 			if err := save("reconstructions", png, err); err != nil {
+				return err
+			}
+		case "latent", "cfg":
+			lr := &latentRun{o: o, cfg: lcfg, b: b, w: w, figs: taskcli.Figures{Dir: out, W: w}}
+			var err error
+			if t == "latent" {
+				err = lr.unconditional(s, m)
+			} else {
+				err = lr.conditional(s, m)
+			}
+			if err != nil {
 				return err
 			}
 		}
