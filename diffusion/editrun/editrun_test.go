@@ -29,9 +29,11 @@ func TestConfigValidation(t *testing.T) {
 		"guidance": func(c *Config) { c.Guidance = -1 },
 		"scales":   func(c *Config) { c.Scales = []float64{1, -2} },
 		"digits":   func(c *Config) { c.Digits = 0 },
-		"pair":     func(c *Config) { c.AnagramPairs = []Pair{{6, 10}} },
+		"pair":     func(c *Config) { c.AnagramPairs = []Pair{{A: 6, B: 10}} },
 		"mask":     func(c *Config) { c.Masks = []string{"donut"} },
 		"view":     func(c *Config) { c.AnagramView = "spin" },
+		"pairview": func(c *Config) { c.AnagramPairs = []Pair{{A: 6, B: 9, View: "twist"}} },
+		"sigma":    func(c *Config) { c.HybridSigmas = []float64{0} },
 		"blur":     func(c *Config) { c.HybridBlur = imageops.Blur{Kernel: 4, Sigma: 1} },
 	}
 	for name, f := range bad {

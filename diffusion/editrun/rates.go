@@ -29,7 +29,7 @@ type SDEditRates struct {
 	Starts []int
 	Times  []int
 	// KeepNull and KeepOwn: the share classified as the input's class, unconditional and
-	// guided to it; Reach and KeepOther: guided to another class, the share classified as the
+	// guided to it (KeepOwn only with Config.CurveOwnClass); Reach and KeepOther: guided to another class, the share classified as the
 	// requested class and as the input's.
 	KeepNull, KeepOwn, Reach, KeepOther []float64
 	Took                                time.Duration
@@ -66,13 +66,15 @@ func (s *Session) MeasureSDEdit(n int) (*SDEditRates, error) {
 			return nil, err
 		}
 		r.KeepNull = append(r.KeepNull, share(got, labels))
-		if res, err = guided.SDEdit(images, labels, st); err != nil {
-			return nil, err
+		if s.Config.CurveOwnClass {
+			if res, err = guided.SDEdit(images, labels, st); err != nil {
+				return nil, err
+			}
+			if got, err = s.Classify(res.Images); err != nil {
+				return nil, err
+			}
+			r.KeepOwn = append(r.KeepOwn, share(got, labels))
 		}
-		if got, err = s.Classify(res.Images); err != nil {
-			return nil, err
-		}
-		r.KeepOwn = append(r.KeepOwn, share(got, labels))
 		if res, err = guided.SDEdit(images, other, st); err != nil {
 			return nil, err
 		}
@@ -91,20 +93,30 @@ func (r *SDEditRates) Figure(guidance float64) ([]byte, error) {
 	for i, s := range r.Starts {
 		x[i] = float64(s)
 	}
+	curves := []plot.Curve{{Name: "unconditional: the input's class", X: x, Y: r.KeepNull},
+		{Name: "guided to another class: the requested class", X: x, Y: r.Reach},
+		{Name: "guided to another class: the input's class", X: x, Y: r.KeepOther}}
+	if r.KeepOwn != nil {
+		curves = append(curves, plot.Curve{Name: "guided to its own class: the input's class", X: x, Y: r.KeepOwn})
+	}
 	return plot.Lines(plot.Options{Title: fmt.Sprintf("SDEdit of %d test digits (CFG %g): share classified as ...", r.N, guidance),
-		XLabel: "i_start (strided index: larger = less noise)", YLabel: "share of digits", YMin: 0, YMax: 1.5},
-		plot.Curve{Name: "unconditional: the input's class", X: x, Y: r.KeepNull},
-		plot.Curve{Name: "guided to its own class: the input's class", X: x, Y: r.KeepOwn},
-		plot.Curve{Name: "guided to another class: the requested class", X: x, Y: r.Reach},
-		plot.Curve{Name: "guided to another class: the input's class", X: x, Y: r.KeepOther})
+		XLabel: "i_start (strided index: larger = less noise)", YLabel: "share of digits", YMin: 0, YMax: 1.5}, curves...)
 }
 
 // Markdown is the table of the rates.
 func (r *SDEditRates) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "SDEdit of %d test digits, share classified by the evaluator (%s):\n\n| i_start | t | unconditional: input's class | own class: input's class | other class: requested | other class: input's |\n|---:|---:|---:|---:|---:|---:|\n", r.N, r.Took.Round(time.Second))
+	own, sep := "", ""
+	if r.KeepOwn != nil {
+		own, sep = " own class: input's class |", "---:|"
+	}
+	fmt.Fprintf(&b, "SDEdit of %d test digits, share classified by the evaluator (%s):\n\n| i_start | t | unconditional: input's class |%s other class: requested | other class: input's |\n|---:|---:|---:|%s---:|---:|\n", r.N, r.Took.Round(time.Second), own, sep)
 	for i, st := range r.Starts {
-		fmt.Fprintf(&b, "| %d | %d | %.2f | %.2f | %.2f | %.2f |\n", st, r.Times[i], r.KeepNull[i], r.KeepOwn[i], r.Reach[i], r.KeepOther[i])
+		o := ""
+		if r.KeepOwn != nil {
+			o = fmt.Sprintf(" %.2f |", r.KeepOwn[i])
+		}
+		fmt.Fprintf(&b, "| %d | %d | %.2f |%s %.2f | %.2f |\n", st, r.Times[i], r.KeepNull[i], o, r.Reach[i], r.KeepOther[i])
 	}
 	return b.String()
 }
@@ -190,6 +202,7 @@ func (r *InpaintRates) Markdown(guidance float64) string {
 // both.
 type PairRate struct {
 	Pair         Pair
+	Blur         imageops.Blur // hybrids: the low-pass filter
 	Scale        float64
 	N            int
 	A, B, Both   float64
@@ -216,34 +229,42 @@ func (s *Session) MeasureAnagrams() ([]PairRate, error) {
 			if err != nil {
 				return nil, err
 			}
-			r.Kind, r.Viewed, r.Took = "anagram", s.Config.AnagramView, time.Since(start)
+			r.Kind, r.Viewed, r.Took = "anagram", s.Config.viewOf(pair), time.Since(start)
 			out = append(out, r)
 		}
 	}
 	return out, nil
 }
 
-// MeasureHybrids measures the configured hybrid pairs at every configured guidance scale
-// with Seeds samples each: class A is read on the blurred image, class B on the image.
+// MeasureHybrids measures the configured hybrid pairs with Seeds samples each, with
+// HybridBlur at every configured guidance scale and with the stronger filters of
+// HybridSigmas at Guidance: class A is read on the image low-passed by its filter, class B
+// on the image.
 func (s *Session) MeasureHybrids() ([]PairRate, error) {
 	var out []PairRate
-	for _, w := range s.Config.Scales {
-		for _, pair := range s.Config.HybridPairs {
-			start := time.Now()
-			imgs, err := s.Hybrids(pair, w, s.Config.Seeds)
-			if err != nil {
-				return nil, err
+	for k, b := range s.Config.HybridBlurs() {
+		scales := s.Config.Scales
+		if k > 0 {
+			scales = []float64{s.Config.Guidance}
+		}
+		for _, w := range scales {
+			for _, pair := range s.Config.HybridPairs {
+				start := time.Now()
+				imgs, err := s.Hybrids(pair, b, w, s.Config.Seeds)
+				if err != nil {
+					return nil, err
+				}
+				blurred, err := b.Apply(imgs, Shape)
+				if err != nil {
+					return nil, err
+				}
+				r, err := s.pairRate(pair, w, blurred, imgs)
+				if err != nil {
+					return nil, err
+				}
+				r.Kind, r.Viewed, r.Blur, r.Took = "hybrid", "blurred", b, time.Since(start)
+				out = append(out, r)
 			}
-			blurred, err := s.Config.HybridBlur.Apply(imgs, Shape)
-			if err != nil {
-				return nil, err
-			}
-			r, err := s.pairRate(pair, w, blurred, imgs)
-			if err != nil {
-				return nil, err
-			}
-			r.Kind, r.Viewed, r.Took = "hybrid", "blurred", time.Since(start)
-			out = append(out, r)
 		}
 	}
 	return out, nil
@@ -283,32 +304,52 @@ func PairMarkdown(rates []PairRate) string {
 		return ""
 	}
 	var b strings.Builder
-	a, bb := "upright", rates[0].Viewed
 	if rates[0].Kind == "hybrid" {
-		a, bb = "blurred: low-pass class", "up close: high-pass class"
+		b.WriteString("| hybrid pair (low/high) | low-pass filter | CFG | samples | blurred: low-pass class | up close: high-pass class | both | time |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	} else {
-		a, bb = "upright: first class", bb+": second class"
+		b.WriteString("| anagram pair | second view | CFG | samples | upright: first class | through the view: second class | both | time |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	}
-	fmt.Fprintf(&b, "| %s pair | CFG | samples | %s | %s | both | time |\n|---|---:|---:|---:|---:|---:|---:|\n", rates[0].Kind, a, bb)
 	for _, r := range rates {
-		fmt.Fprintf(&b, "| %s | %g | %d | %.2f | %.2f | **%.2f** | %s |\n", r.Pair, r.Scale, r.N, r.A, r.B, r.Both, r.Took.Round(100*time.Millisecond))
+		second := r.Viewed
+		if r.Kind == "hybrid" {
+			second = fmt.Sprintf("kernel %d, sigma %g", r.Blur.Kernel, r.Blur.Sigma)
+		}
+		fmt.Fprintf(&b, "| %d/%d | %s | %g | %d | %.2f | %.2f | **%.2f** | %s |\n", r.Pair.A, r.Pair.B, second, r.Scale, r.N, r.A, r.B, r.Both, r.Took.Round(100*time.Millisecond))
 	}
 	return b.String()
 }
 
-// ScaleFigure plots the share read both ways against the guidance scale, one curve per pair.
+// ScaleFigure plots the share read both ways against the guidance scale, one curve per pair
+// (and hybrid filter: only the filters measured at more than one scale are drawn).
 func ScaleFigure(title string, rates []PairRate) ([]byte, error) {
 	var curves []plot.Curve
-	idx := map[Pair]int{}
+	type key struct {
+		p Pair
+		b imageops.Blur
+	}
+	idx := map[key]int{}
 	for _, r := range rates {
-		k, ok := idx[r.Pair]
+		k, ok := idx[key{r.Pair, r.Blur}]
 		if !ok {
 			k = len(curves)
-			idx[r.Pair] = k
-			curves = append(curves, plot.Curve{Name: r.Pair.String()})
+			idx[key{r.Pair, r.Blur}] = k
+			name := r.Pair.String()
+			if r.Kind == "anagram" {
+				name = fmt.Sprintf("%d/%d %s", r.Pair.A, r.Pair.B, r.Viewed)
+			}
+			curves = append(curves, plot.Curve{Name: name})
 		}
 		curves[k].X = append(curves[k].X, r.Scale)
 		curves[k].Y = append(curves[k].Y, r.Both)
 	}
-	return plot.Lines(plot.Options{Title: title, XLabel: "classifier-free guidance scale", YLabel: "share read both ways", YMin: 0, YMax: 1.5}, curves...)
+	var drawn []plot.Curve
+	for _, c := range curves {
+		if len(c.X) > 1 {
+			drawn = append(drawn, c)
+		}
+	}
+	if len(drawn) == 0 {
+		drawn = curves
+	}
+	return plot.Lines(plot.Options{Title: title, XLabel: "classifier-free guidance scale", YLabel: "share read both ways", YMin: 0, YMax: 1.5}, drawn...)
 }

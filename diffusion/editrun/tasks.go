@@ -189,7 +189,7 @@ func (s *Session) InpaintFigure(images []float32, labels []int) ([]byte, error) 
 		return nil, err
 	}
 	other := otherClasses(labels, s.Session.Config.Seed)
-	p := s.panel("Inpainting (RePaint): the masked region is generated, the rest kept")
+	p := s.panel("Inpainting (RePaint)")
 	p.colTitles = []string{"input", "kept", "unconditional", "to class"}
 	for _, name := range s.Config.Masks {
 		mask, err := imageops.MaskByName(name, Shape)
@@ -214,9 +214,9 @@ func (s *Session) InpaintFigure(images []float32, labels []int) ([]byte, error) 
 }
 
 // Anagrams returns n visual anagrams of a pair (class A as is, class B seen through the
-// configured view, e.g. flipped) with guidance scale w, and the view.
+// pair's view, e.g. flipped) with guidance scale w, and the view.
 func (s *Session) Anagrams(pair Pair, w float64, n int) ([]float32, imageops.Transform, error) {
-	view, err := imageops.TransformByName(s.Config.AnagramView, Shape)
+	view, err := imageops.TransformByName(s.Config.viewOf(pair), Shape)
 	if err != nil {
 		return nil, view, err
 	}
@@ -236,13 +236,13 @@ func (s *Session) Anagrams(pair Pair, w float64, n int) ([]float32, imageops.Tra
 }
 
 // Hybrids returns n hybrid images of a pair (class A in the low frequencies, class B in the
-// high ones) with guidance scale w.
-func (s *Session) Hybrids(pair Pair, w float64, n int) ([]float32, error) {
+// high ones, split by the low-pass filter blur) with guidance scale w.
+func (s *Session) Hybrids(pair Pair, blur imageops.Blur, w float64, n int) ([]float32, error) {
 	setup, err := s.Setup(w)
 	if err != nil {
 		return nil, err
 	}
-	if setup.Model, err = edit.Hybrid(setup.Model, Shape, s.Config.HybridBlur, pair.A, pair.B); err != nil {
+	if setup.Model, err = edit.Hybrid(setup.Model, Shape, blur, pair.A, pair.B); err != nil {
 		return nil, err
 	}
 	res, err := setup.Sample(n, nil)
@@ -255,7 +255,7 @@ func (s *Session) Hybrids(pair Pair, w float64, n int) ([]float32, error) {
 // AnagramFigure draws k anagrams of every configured pair at the configured guidance: for
 // each pair a row as generated and a row seen through the view.
 func (s *Session) AnagramFigure(k int) ([]byte, error) {
-	p := s.panel(fmt.Sprintf("Visual anagrams (CFG %g): upright and %s", s.Config.Guidance, s.Config.AnagramView))
+	p := s.panel(fmt.Sprintf("Visual anagrams (CFG %g)", s.Config.Guidance))
 	for _, pair := range s.Config.AnagramPairs {
 		imgs, view, err := s.Anagrams(pair, s.Config.Guidance, k)
 		if err != nil {
@@ -270,29 +270,41 @@ func (s *Session) AnagramFigure(k int) ([]byte, error) {
 			up, fl = append(up, image(imgs, i)), append(fl, image(seen, i))
 		}
 		p.rows = append(p.rows, up, fl)
-		p.rowLabels = append(p.rowLabels, fmt.Sprintf("%d upright", pair.A), fmt.Sprintf("%d %s", pair.B, s.Config.AnagramView))
+		p.rowLabels = append(p.rowLabels, fmt.Sprintf("%d upright", pair.A), fmt.Sprintf("%d %s", pair.B, s.Config.viewOf(pair)))
 	}
 	return p.png()
 }
 
-// HybridFigure draws k hybrids of every configured pair at the configured guidance: for each
-// pair a row as generated (the high-pass class up close) and a row blurred (the low-pass
+// HybridFigure draws k hybrids of every configured pair at the configured guidance, for
+// every low-pass filter of the study (a group of k columns each): for each pair a row as
+// generated (the high-pass class up close) and a row blurred by the filter (the low-pass
 // class from afar).
 func (s *Session) HybridFigure(k int) ([]byte, error) {
-	b := s.Config.HybridBlur
-	p := s.panel(fmt.Sprintf("Hybrid images (CFG %g; low-pass: Gaussian kernel %d, sigma %g)", s.Config.Guidance, b.Kernel, b.Sigma))
-	for _, pair := range s.Config.HybridPairs {
-		imgs, err := s.Hybrids(pair, s.Config.Guidance, k)
-		if err != nil {
-			return nil, err
-		}
-		blurred, err := b.Apply(imgs, Shape)
-		if err != nil {
-			return nil, err
-		}
-		var up, bl [][]float32
+	p := s.panel(fmt.Sprintf("Hybrid images (CFG %g)", s.Config.Guidance))
+	blurs := s.Config.HybridBlurs()
+	for _, b := range blurs {
 		for i := range k {
-			up, bl = append(up, image(imgs, i)), append(bl, image(blurred, i))
+			title := ""
+			if i == 0 {
+				title = fmt.Sprintf("sigma %g", b.Sigma)
+			}
+			p.colTitles = append(p.colTitles, title)
+		}
+	}
+	for _, pair := range s.Config.HybridPairs {
+		var up, bl [][]float32
+		for _, b := range blurs {
+			imgs, err := s.Hybrids(pair, b, s.Config.Guidance, k)
+			if err != nil {
+				return nil, err
+			}
+			blurred, err := b.Apply(imgs, Shape)
+			if err != nil {
+				return nil, err
+			}
+			for i := range k {
+				up, bl = append(up, image(imgs, i)), append(bl, image(blurred, i))
+			}
 		}
 		p.rows = append(p.rows, up, bl)
 		p.rowLabels = append(p.rowLabels, fmt.Sprintf("%d up close", pair.B), fmt.Sprintf("%d blurred", pair.A))

@@ -29,13 +29,13 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +43,7 @@ import (
 	"strings"
 
 	"github.com/godiffusion/notebooks/diffusion/atomicfile"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/taskcli"
 	"github.com/godiffusion/notebooks/diffusion/data/drawn"
@@ -55,9 +56,9 @@ import (
 var tasks = []string{"denoise", "sample", "sdedit", "translate", "inpaint", "anagram", "hybrid", "rates"}
 
 // usageError is a bad command line (exit code 2).
-type usageError struct{ error }
+type usageError = cliusage.Error
 
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+func usagef(format string, args ...any) error { return cliusage.Errorf(format, args...) }
 
 func main() {
 	if err := godebug.Ensure(); err != nil {
@@ -65,10 +66,7 @@ func main() {
 	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "edit:", err)
-		if errors.As(err, new(usageError)) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(cliusage.ExitCode(err))
 	}
 }
 
@@ -79,7 +77,7 @@ type options struct {
 	seed                   int64
 	out, in, class, mask   string
 	to, n, stride, digits  int
-	guidance               float64
+	guidance, sigma        float64
 	starts, pair, view, ts string
 	measure                string
 }
@@ -106,23 +104,27 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.starts, "starts", "", "sdedit, translate: comma-separated i_start values (default 1,3,5,7,10,20)")
 	fs.StringVar(&o.pair, "pair", "6,9", "anagram, hybrid: two classes a,b")
 	fs.StringVar(&o.view, "view", "", "anagram: the second view: flip (default), mirror, rot180 or rot90")
+	fs.Float64Var(&o.sigma, "sigma", 0, "hybrid: sigma of the low-pass Gaussian in pixels (0: 0.875, CS180 5A's scaled to 28 px)")
 	fs.StringVar(&o.ts, "t", "", "denoise: comma-separated noise levels (default 250,500,750)")
 	fs.IntVar(&o.digits, "digits", 0, "rates: test digits of the SDEdit and inpainting rates (0: the preset's)")
 	fs.StringVar(&o.measure, "measure", "all", "rates: comma-separated sdedit, inpaint, anagram, hybrid or all")
 	if err := fs.Parse(args[1:]); err != nil {
-		return nil, usageError{err}
+		return nil, cliusage.Wrap(err)
 	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected arguments %v", fs.Args())
 	}
 	if _, err := preset.Parse(o.preset); err != nil {
-		return nil, usageError{err}
+		return nil, cliusage.Wrap(err)
 	}
 	if o.n < 1 {
 		return nil, usagef("-n must be >= 1, got %d", o.n)
 	}
 	if o.stride < 0 {
 		return nil, usagef("-stride must be >= 1 (0: the default), got %d", o.stride)
+	}
+	if o.sigma < 0 {
+		return nil, usagef("-sigma must be > 0 (0: the default), got %g", o.sigma)
 	}
 	if o.digits < 0 {
 		return nil, usagef("-digits must be >= 1 (0: the preset's), got %d", o.digits)
@@ -181,13 +183,16 @@ func (o *options) configure(s *editrun.Session) error {
 			return usagef("-pair: want two classes a,b, got %q", o.pair)
 		}
 		c.AnagramPairs, c.HybridPairs = []editrun.Pair{{A: p[0], B: p[1]}}, []editrun.Pair{{A: p[0], B: p[1]}}
+		if o.sigma > 0 {
+			c.HybridBlur, c.HybridSigmas = imageops.Blur{Kernel: 2*int(math.Ceil(4*o.sigma)) + 1, Sigma: o.sigma}, nil
+		}
 	}
 	if err := c.Validate(); err != nil {
-		return usageError{err}
+		return cliusage.Wrap(err)
 	}
 	grid, err := s.Grid()
 	if err != nil {
-		return usageError{err}
+		return cliusage.Wrap(err)
 	}
 	for _, st := range c.Starts {
 		if st < 0 || st >= len(grid)-1 {
@@ -228,7 +233,7 @@ func (o *options) inputs(s *editrun.Session) (*input, error) {
 		}
 		imgs, labels, err := s.TestDigits(n, o.seed)
 		if err != nil {
-			return nil, usageError{err}
+			return nil, cliusage.Wrap(err)
 		}
 		in.images, in.labels = imgs, labels
 		for i := range n {
@@ -238,7 +243,7 @@ func (o *options) inputs(s *editrun.Session) (*input, error) {
 		for _, f := range strings.Split(o.in, ",") {
 			img, err := drawn.ReadFile(f)
 			if err != nil {
-				return nil, usageError{fmt.Errorf("-in: %w", err)}
+				return nil, cliusage.Wrap(fmt.Errorf("-in: %w", err))
 			}
 			name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
 			label := -1
@@ -420,7 +425,7 @@ func run(args []string, stdout io.Writer) error {
 				return err
 			}
 		} else {
-			if imgs, err = s.Hybrids(pair, c.Guidance, o.n); err != nil {
+			if imgs, err = s.Hybrids(pair, c.HybridBlur, c.Guidance, o.n); err != nil {
 				return err
 			}
 			if other, err = c.HybridBlur.Apply(imgs, editrun.Shape); err != nil {
@@ -458,7 +463,7 @@ func (o *options) maskOf() ([]float32, error) {
 	}
 	m, err := drawn.ReadMask(o.mask, 28)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("-mask: %w", err)}
+		return nil, cliusage.Wrap(fmt.Errorf("-mask: %w", err))
 	}
 	return m, nil
 }
@@ -466,7 +471,7 @@ func (o *options) maskOf() ([]float32, error) {
 func rates(o *options, s *editrun.Session, w writer, stdout io.Writer) error {
 	todo, err := taskcli.Select(strings.Split(o.measure, ","), []string{"sdedit", "inpaint", "anagram", "hybrid"})
 	if err != nil {
-		return usageError{err}
+		return cliusage.Wrap(err)
 	}
 	c := s.Config
 	for _, t := range todo {

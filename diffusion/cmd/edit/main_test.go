@@ -24,6 +24,7 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		"stray argument":     {"sample", "extra"},
 		"unknown flag":       {"sample", "-colour", "red"},
 		"negative digits":    {"rates", "-digits", "-1"},
+		"negative sigma":     {"hybrid", "-sigma", "-1"},
 		"non-numeric -n":     {"hybrid", "-n", "many"},
 		"non-numeric -seed":  {"sample", "-seed", "x"},
 		"non-numeric -guide": {"sample", "-guidance", "lots"},
