@@ -16,6 +16,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/history"
@@ -24,6 +25,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/spiral"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 	"github.com/godiffusion/notebooks/diffusion/vae"
 )
 
@@ -51,6 +53,12 @@ type Config struct {
 	Sweep    []float64 `json:"sweep"`
 	// Samples is the number of digits of every scored set (FID, confidence, accuracy).
 	Samples int `json:"samples"`
+	// CheckpointEvery, if > 0, saves the resumable training state (trainstate) after every
+	// CheckpointEvery steps; CheckpointInterval saves it when that much training time passed
+	// (0: trainstate.DefaultInterval). Neither is part of the configuration a checkpoint is
+	// compared with.
+	CheckpointEvery    int           `json:"-"`
+	CheckpointInterval time.Duration `json:"-"`
 }
 
 // Overrides are the flags of the notebook and of the command; a zero value keeps the
@@ -313,6 +321,10 @@ type Encoded struct {
 	Labels  []int // nil, or N labels
 }
 
+// Fingerprint identifies the latents and labels for resuming a training on them
+// (spiral.Fingerprinter).
+func (e *Encoded) Fingerprint() trainstate.Data { return trainstate.Fingerprint(e.Latents, e.Labels) }
+
 // Draw returns n rows drawn uniformly with replacement (and their labels).
 func (e *Encoded) Draw(n int, rng *rand.Rand) ([]float32, []int, error) {
 	if e.Dim < 1 || len(e.Latents) < e.Dim || len(e.Latents)%e.Dim != 0 {
@@ -388,7 +400,8 @@ func (s *Study) CheckCheckpoint(dir string) error {
 // when it holds a checkpoint trained with the same configuration on the same VAE, otherwise
 // trained (progress called after every step) and saved to dir with its history. dir "" trains
 // without saving. A checkpoint of another model or of another latent dimension in dir is an
-// error (it is not overwritten).
+// error (it is not overwritten). The training into dir is resumable as spiral's TrainOrLoad
+// (workspace dir + ".training", Config.CheckpointEvery and CheckpointInterval, interrupts).
 func (s *Study) TrainOrLoad(conditional bool, dir string, progress func(step int, loss float64)) (n *spiral.Net, hist *spiral.History, loaded bool, err error) {
 	defer savedmodel.RecoverError(&err, "latent.TrainOrLoad")
 	if err := s.CheckCheckpoint(dir); err != nil {
@@ -413,16 +426,24 @@ func (s *Study) TrainOrLoad(conditional bool, dir string, progress func(step int
 		return nil, nil, false, err
 	}
 	tc.Progress = progress
+	ws, stop, err := spiral.Resumable(&tc, dir, c.CheckpointEvery, c.CheckpointInterval, "latent: ")
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("latent: %w", err)
+	}
+	defer stop()
 	hist, err = n.TrainOn(s.Data(conditional), tc)
 	if err != nil {
 		return nil, hist, false, err
 	}
-	hist.Config.Progress = nil
+	hist.Config.Progress, hist.Config.Resume = nil, trainstate.Options{}
 	if dir != "" {
 		if err := n.SaveAs(dir, Kind); err != nil {
 			return nil, nil, false, err
 		}
 		if err := history.Save(dir, record{want, hist}); err != nil {
+			return nil, nil, false, err
+		}
+		if err := ws.Finish(); err != nil {
 			return nil, nil, false, err
 		}
 	}

@@ -1,9 +1,11 @@
 package spiral
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
 // Config is everything notebook 06 and cmd/spiral run with.
@@ -39,6 +42,12 @@ type Config struct {
 	// LikelihoodPoints and LikelihoodSteps size the PF-ODE log-likelihood check.
 	LikelihoodPoints int `json:"likelihood_points"`
 	LikelihoodSteps  int `json:"likelihood_steps"`
+	// CheckpointEvery, if > 0, saves the resumable training state (trainstate) after every
+	// CheckpointEvery steps; CheckpointInterval saves it when that much training time passed
+	// (0: trainstate.DefaultInterval). Neither is part of the configuration a checkpoint is
+	// compared with.
+	CheckpointEvery    int           `json:"-"`
+	CheckpointInterval time.Duration `json:"-"`
 }
 
 // Overrides are the flags of the notebook and of the command; a zero value keeps the
@@ -213,6 +222,12 @@ type Trained struct {
 // checkpoint trained with the same configuration (mixture, process, network, training),
 // otherwise trained (progress called after every step), then saved to dir with its history.
 // dir "" trains without saving. loaded reports which happened.
+//
+// The training into dir is resumable (trainstate): until it finishes, its state is kept in
+// the workspace dir + ".training" (locked: a second process training into dir gets a
+// *trainstate.LockedError), saved every Config.CheckpointEvery steps or
+// Config.CheckpointInterval and at an interrupt (SIGINT, SIGTERM), which returns a
+// *trainstate.InterruptedError; calling TrainOrLoad again resumes it.
 func (s *Study) TrainOrLoad(obj Objective, dir string, progress func(step int, loss float64)) (n *Net, hist *History, loaded bool, err error) {
 	defer savedmodel.RecoverError(&err, "spiral.TrainOrLoad")
 	if s.Backend == nil {
@@ -241,11 +256,16 @@ func (s *Study) TrainOrLoad(obj Objective, dir string, progress func(step int, l
 		return nil, nil, false, err
 	}
 	tc.Progress = progress
+	ws, stop, err := Resumable(&tc, dir, s.Config.CheckpointEvery, s.Config.CheckpointInterval, "spiral: "+string(obj)+": ")
+	if err != nil {
+		return nil, nil, false, err
+	}
+	defer stop()
 	hist, err = n.Train(s.Mixture, tc)
 	if err != nil {
 		return nil, hist, false, err
 	}
-	hist.Config.Progress = nil
+	hist.Config.Progress, hist.Config.Resume = nil, trainstate.Options{}
 	if dir != "" {
 		if err := n.Save(dir); err != nil {
 			return nil, nil, false, err
@@ -256,8 +276,30 @@ func (s *Study) TrainOrLoad(obj Objective, dir string, progress func(step int, l
 		}{want, hist}); err != nil {
 			return nil, nil, false, err
 		}
+		if err := ws.Finish(); err != nil {
+			return nil, nil, false, err
+		}
 	}
 	return n, hist, false, nil
+}
+
+// Resumable makes the training of tc into the checkpoint directory dir resumable: it locks
+// the workspace dir + ".training" (trainstate.Open), sets tc.Resume to save the state there
+// (every steps, if > 0, or interval) and to stop at an interrupt (SIGINT, SIGTERM), with the
+// notes on standard error prefixed by prefix. The caller calls stop when training ends
+// (it releases the lock, keeping the workspace) and ws.Finish once the finished model is
+// saved into dir. With dir "" it does nothing (ws nil).
+func Resumable(tc *TrainConfig, dir string, every int, interval time.Duration, prefix string) (ws *trainstate.Workspace, stop func(), err error) {
+	if dir == "" {
+		return nil, func() {}, nil
+	}
+	if ws, err = trainstate.Open(dir); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := trainstate.WithInterrupt(context.Background())
+	tc.Resume = trainstate.Options{Dir: ws.StateDir(), Every: every, Interval: interval, Context: ctx,
+		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, prefix+format+"\n", args...) }}
+	return ws, func() { cancel(); _ = ws.Close() }, nil
 }
 
 // Row is one line of the evaluation table: a sample set against a fresh p0 reference set.

@@ -1,11 +1,14 @@
 package spiral
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -15,6 +18,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
 // Objective names a score-matching loss.
@@ -88,6 +92,8 @@ type TrainConfig struct {
 	PUncond float64 `json:"p_uncond,omitempty"`
 	// Progress, if set, is called after every step with the step (1-based) and its loss.
 	Progress func(step int, loss float64) `json:"-"`
+	// Resume makes the training resumable (see Net.Train); not part of the configuration.
+	Resume trainstate.Options `json:"-"`
 }
 
 // ExamTrain is the exam's training: Hyvarinen, Adam 5e-3, batch 128, 8000 iterations,
@@ -305,63 +311,113 @@ func (n *Net) newTrainer(cfg TrainConfig) (*trainer, error) {
 		}
 	}
 	opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(1e-8).Done()
+	applier, ok := opt.(interface {
+		UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType)
+	})
+	if !ok {
+		return nil, fmt.Errorf("spiral: optimizer %T cannot apply precomputed gradients", opt)
+	}
 	var err error
-	tr.step, err = model.NewExec(n.backend, n.store, func(scope *model.Scope, in []*Node) *Node {
+	tr.step, err = model.NewExec(n.backend, n.store, func(scope *model.Scope, in []*Node) []*Node {
 		xt, t, eps, sigma, w, decay := in[0], in[1], in[2], in[3], in[4], in[5]
 		loss := ReduceAllMean(Mul(w, n.lossGraph(scope, cfg.Objective, xt, t, eps, sigma, n.classNode(in, 6))))
-		opt.UpdateGraph(scope, xt.Graph(), loss)
+		// What opt.UpdateGraph does, keeping the gradients to check they are finite.
+		grads := scope.BuildTrainableVariablesGradientsGraph(loss)
+		applier.UpdateGraphWithGradients(scope, grads, loss.DType())
 		if tr.avg != nil {
 			tr.avg.Update(xt.Graph(), decay)
 		}
-		return loss
+		return []*Node{loss, trainstate.AllFinite(grads)}
 	})
 	return tr, err
+}
+
+// ensureTrainer builds the training step of cfg unless the one built last fits (n.mu held).
+func (n *Net) ensureTrainer(cfg TrainConfig) (err error) {
+	if n.train == nil || n.train.objective != cfg.Objective || n.train.weighting != cfg.Weighting || n.train.ema != (cfg.EMADecay > 0) {
+		n.train, err = n.newTrainer(cfg)
+	}
+	return err
+}
+
+// compileTrainer builds and compiles the training step of cfg for batches of its size, so
+// that the optimizer's variables exist (to load a saved state into them).
+func (n *Net) compileTrainer(cfg TrainConfig) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.ensureTrainer(cfg); err != nil {
+		return err
+	}
+	b, d := cfg.BatchSize, n.Dimension()
+	in := []shapes.Shape{shapes.Make(dtypes.Float32, b, d), shapes.Make(dtypes.Float32, b), shapes.Make(dtypes.Float32, b, d),
+		shapes.Make(dtypes.Float32, b), shapes.Make(dtypes.Float32, b), shapes.Make(dtypes.Float32)}
+	if n.Conditional() {
+		in = append(in, shapes.Make(dtypes.Int32, b))
+	}
+	_, err := n.train.step.Compile(in...)
+	return err
 }
 
 // TrainStep runs one optimizer step of cfg on a fresh batch from data and returns its loss
 // (the benchmarks' unit; Train calls the same step).
 func (n *Net) TrainStep(data Data, cfg TrainConfig, rng *rand.Rand) (loss float64, err error) {
+	loss, _, err = n.trainStep(data, cfg, rng)
+	return loss, err
+}
+
+// trainStep is TrainStep, also reporting whether every gradient value was finite.
+func (n *Net) trainStep(data Data, cfg TrainConfig, rng *rand.Rand) (loss float64, gradOK bool, err error) {
 	defer savedmodel.RecoverError(&err, "spiral.Net.TrainStep")
 	if n == nil || n.store == nil || data == nil || rng == nil {
-		return 0, fmt.Errorf("spiral.Net.TrainStep: needs an initialized network, data and a random stream")
+		return 0, false, fmt.Errorf("spiral.Net.TrainStep: needs an initialized network, data and a random stream")
 	}
 	if err := cfg.check(); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.train == nil || n.train.objective != cfg.Objective || n.train.weighting != cfg.Weighting || n.train.ema != (cfg.EMADecay > 0) {
-		if n.train, err = n.newTrainer(cfg); err != nil {
-			return 0, err
-		}
+	if err := n.ensureTrainer(cfg); err != nil {
+		return 0, false, err
 	}
 	b, err := drawBatch(data, n.Dimension(), n.Process, batchOptions{size: cfg.BatchSize, tMin: cfg.TMin, skew: cfg.TimeSkew,
 		weighting: cfg.Weighting, pUncond: cfg.PUncond}, rng)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	c, err := n.classTensor(b)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	decay := float32(ema.WarmupDecay(cfg.EMADecay, n.train.count))
 	args := append(b.tensors(), decay)
 	if c != nil {
 		args = append(args, c)
 	}
-	out, err := n.train.step.Call1(args...)
+	out, err := n.train.step.Exec(args...)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	n.train.count++
-	defer out.FinalizeAll()
-	return float64(tensors.ToScalar[float32](out)), nil
+	defer out[0].FinalizeAll()
+	defer out[1].FinalizeAll()
+	return float64(tensors.ToScalar[float32](out[0])), tensors.ToScalar[bool](out[1]), nil
 }
 
 // Train trains the network on samples drawn fresh from the mixture at every step (p0 is
 // known exactly, so there is no finite training set) with Adam on cfg's objective. Calling it
 // again continues from the current weights (and Adam state, for the same objective). The
 // history holds the exact score's validation losses too.
+//
+// With cfg.Resume.Dir set, training is resumable (package trainstate), as imagediff's: the
+// whole state (every variable of the store — weights, Adam moments, EMA averages, learning
+// rate — the step, the random generator, the losses and validation losses so far) is saved
+// there every cfg.Resume.Every steps or Interval, and when cfg.Resume.Context is done, after
+// which Train returns a *trainstate.InterruptedError; a later Train of a network fresh from
+// NewNet with the same configuration, data and seed continues from the saved state and ends
+// with the same weights and History (but Duration) as an uninterrupted run. A state of
+// another configuration or data is ignored (Train says so and starts fresh). A step whose
+// loss or gradient is NaN or infinite stops training with a *trainstate.DivergedError naming
+// the step and its learning rate; nothing is saved after it.
 func (n *Net) Train(mix *Mixture, cfg TrainConfig) (hist *History, err error) {
 	if mix == nil {
 		return nil, fmt.Errorf("spiral.Net.Train: nil mixture")
@@ -372,12 +428,40 @@ func (n *Net) Train(mix *Mixture, cfg TrainConfig) (hist *History, err error) {
 // TrainOn trains the network on examples drawn from data at every step, as Train does on the
 // mixture (latent diffusion trains on encoded MNIST); no exact score is known, so the history's
 // ExactHyvarinen and ExactDSM are 0 (not measured). The validation losses are those of a fixed batch drawn
-// from data with labels kept (no dropout), conditional for a conditional network.
+// from data with labels kept (no dropout), conditional for a conditional network. It is
+// resumable as Train (cfg.Resume); data implementing Fingerprinter is identified by its
+// fingerprint, other data by that of the validation batch drawn from it.
 func (n *Net) TrainOn(data Data, cfg TrainConfig) (hist *History, err error) {
 	if data == nil {
 		return nil, fmt.Errorf("spiral.Net.TrainOn: nil data")
 	}
 	return n.trainWith(data, cfg, nil)
+}
+
+// Fingerprinter is implemented by training Data that identifies itself for resuming: a saved
+// training state is resumed only on data with the same fingerprint.
+type Fingerprinter interface {
+	Fingerprint() trainstate.Data
+}
+
+// resumeKind is the kind of spiral's resumable training states.
+const resumeKind = "spiral.Train"
+
+// runIdentity is what defines a training run for resuming (callbacks and checkpointing
+// options do not count).
+type runIdentity struct {
+	Net     NetConfig       `json:"net"`
+	Process Process         `json:"process"`
+	Train   TrainConfig     `json:"train"`
+	Exact   bool            `json:"exact"` // Train (on a mixture) rather than TrainOn
+	Data    trainstate.Data `json:"data"`
+}
+
+// resumeExtra is spiral's part of a resumable state: the validation losses so far.
+type resumeExtra struct {
+	ValSteps     []int     `json:"val_steps"`
+	ValHyvarinen []float64 `json:"val_hyvarinen"`
+	ValDSM       []float64 `json:"val_dsm"`
 }
 
 // trainWith is Train and TrainOn; exact, if set, scores the validation set too.
@@ -389,7 +473,8 @@ func (n *Net) trainWith(data Data, cfg TrainConfig, exact *Exact) (hist *History
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5c07e))
+	src := rand.NewPCG(uint64(cfg.Seed), 0x5c07e)
+	rng := rand.New(src)
 	val, err := drawBatch(data, n.Dimension(), n.Process, batchOptions{size: cfg.ValSize, tMin: cfg.TMin, skew: 1, weighting: Uniform},
 		rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7a1)))
 	if err != nil {
@@ -399,11 +484,44 @@ func (n *Net) trainWith(data Data, cfg TrainConfig, exact *Exact) (hist *History
 	if err != nil {
 		return nil, err
 	}
+	var identity any
+	if cfg.Resume.Dir != "" {
+		fp := trainstate.Fingerprint(val.xt, val.labels)
+		if f, ok := data.(Fingerprinter); ok {
+			fp = f.Fingerprint()
+		}
+		identity = runIdentity{Net: n.Config, Process: n.Process, Train: cfg, Exact: exact != nil, Data: fp}
+	}
+	run, st, err := cfg.Resume.Start(resumeKind, identity, cfg.Steps)
+	if err != nil {
+		return nil, err
+	}
 	hist = &History{Config: cfg, TrainLoss: make([]float64, 0, cfg.Steps)}
 	if exact != nil {
 		hist.ExactHyvarinen, hist.ExactDSM, err = exactLosses(*exact, val)
 		if err != nil {
 			return nil, err
+		}
+	}
+	first, before := 0, 0.0
+	if st != nil {
+		// Compile the step (creating the optimizer's variables), then load every variable and
+		// put the generator, the EMA warm-up and the histories where they were.
+		if err := n.compileTrainer(cfg); err != nil {
+			return nil, err
+		}
+		if run.Restore(n.store) {
+			var extra resumeExtra
+			if err := json.Unmarshal(st.Extra, &extra); err != nil {
+				return nil, fmt.Errorf("spiral: resuming: invalid state: %w", err)
+			}
+			if err := src.UnmarshalBinary(st.RNG["main"]); err != nil {
+				return nil, fmt.Errorf("spiral: resuming: invalid RNG state: %w", err)
+			}
+			hist.TrainLoss = append(hist.TrainLoss, st.Loss...)
+			hist.ValSteps, hist.ValHyvarinen, hist.ValDSM = extra.ValSteps, extra.ValHyvarinen, extra.ValDSM
+			first, before = st.Step, st.Seconds
+			n.train.count = st.Step
 		}
 	}
 	valExec, err := model.NewExec(n.backend, n.store, func(scope *model.Scope, in []*Node) (*Node, *Node) {
@@ -431,19 +549,37 @@ func (n *Net) trainWith(data Data, cfg TrainConfig, exact *Exact) (hist *History
 		return nil
 	}
 	start := time.Now()
+	// save writes the resumable state after step completed steps.
+	save := func(step int) error {
+		main, err := src.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		extra, err := json.Marshal(resumeExtra{ValSteps: hist.ValSteps, ValHyvarinen: hist.ValHyvarinen, ValDSM: hist.ValDSM})
+		if err != nil {
+			return err
+		}
+		return run.Save(n.store, &trainstate.State{Step: step, Loss: hist.TrainLoss, Seconds: before + time.Since(start).Seconds(),
+			RNG: map[string][]byte{"main": main}, Extra: extra})
+	}
 	sched := cfg.lr()
-	for step := range cfg.Steps {
-		if step == 0 || sched.Varies() {
-			if err := lrschedule.Set(n.store, sched.At(step)); err != nil {
+	for step := first; step < cfg.Steps; step++ {
+		if err := run.Interrupted(step, save); err != nil {
+			return hist, err
+		}
+		lr := sched.At(step)
+		if step == first || sched.Varies() {
+			if err := lrschedule.Set(n.store, lr); err != nil {
 				return nil, err
 			}
 		}
-		loss, err := n.TrainStep(data, cfg, rng)
+		loss, gradOK, err := n.trainStep(data, cfg, rng)
 		if err != nil {
 			return hist, fmt.Errorf("spiral: step %d: %w", step+1, err)
 		}
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return hist, fmt.Errorf("spiral: training diverged at step %d (loss %v); lower the learning rate", step+1, loss)
+		if err := run.Diverged(step+1, lr, loss, gradOK); err != nil {
+			// The weights are those of the failed step: nothing more is saved.
+			return hist, fmt.Errorf("spiral: %w", err)
 		}
 		hist.TrainLoss = append(hist.TrainLoss, loss)
 		if cfg.Progress != nil {
@@ -459,8 +595,13 @@ func (n *Net) trainWith(data Data, cfg TrainConfig, exact *Exact) (hist *History
 				return hist, err
 			}
 		}
+		if run.Due(step + 1) {
+			if err := save(step + 1); err != nil {
+				return hist, err
+			}
+		}
 	}
-	hist.Duration = time.Since(start)
+	hist.Duration = time.Duration((before + time.Since(start).Seconds()) * float64(time.Second))
 	return hist, nil
 }
 

@@ -1,7 +1,9 @@
 package vae
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -11,6 +13,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
 // Config is everything notebook 07 (VAE part) and cmd/vae run with.
@@ -23,6 +26,12 @@ type Config struct {
 	// ones of each split; 0 or more than the split: all).
 	TrainSize int `json:"train_size"`
 	TestSize  int `json:"test_size"`
+	// CheckpointEvery, if > 0, saves the resumable training state (trainstate) after every
+	// CheckpointEvery steps; CheckpointInterval saves it when that much training time passed
+	// (0: trainstate.DefaultInterval). Neither is part of the configuration a checkpoint is
+	// compared with.
+	CheckpointEvery    int           `json:"-"`
+	CheckpointInterval time.Duration `json:"-"`
 }
 
 // Overrides are the flags of the notebook and of the command; a zero value keeps the
@@ -169,6 +178,12 @@ type record struct {
 // and saved to dir with its history. dir "" trains without saving. A checkpoint of another
 // model, or of another latent dimension, in dir is an error (it is not overwritten): pass
 // another directory or delete it.
+//
+// The training into dir is resumable (trainstate): until it finishes, its state is kept in
+// the workspace dir + ".training" (locked: a second process training into dir gets a
+// *trainstate.LockedError), saved every Config.CheckpointEvery steps or
+// Config.CheckpointInterval and at an interrupt (SIGINT, SIGTERM), which returns a
+// *trainstate.InterruptedError; calling TrainOrLoad again resumes it.
 func (s *Study) TrainOrLoad(dir string, progress func(epoch, step int, loss float64)) (m *Model, hist *History, loaded bool, err error) {
 	defer savedmodel.RecoverError(&err, "vae.TrainOrLoad")
 	c := s.Config
@@ -201,16 +216,30 @@ func (s *Study) TrainOrLoad(dir string, progress func(epoch, step int, loss floa
 	}
 	tc := c.Train
 	tc.Progress = progress
+	var ws *trainstate.Workspace
+	if dir != "" {
+		if ws, err = trainstate.Open(dir); err != nil {
+			return nil, nil, false, fmt.Errorf("vae: %w", err)
+		}
+		defer func() { _ = ws.Close() }()
+		ctx, stop := trainstate.WithInterrupt(context.Background())
+		defer stop()
+		tc.Resume = trainstate.Options{Dir: ws.StateDir(), Every: c.CheckpointEvery, Interval: c.CheckpointInterval, Context: ctx,
+			Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "vae: "+format+"\n", args...) }}
+	}
 	hist, err = m.Train(s.Train, s.Test, tc)
 	if err != nil {
 		return nil, hist, false, err
 	}
-	hist.Config.Progress = nil
+	hist.Config.Progress, hist.Config.Resume = nil, trainstate.Options{}
 	if dir != "" {
 		if err := m.Save(dir); err != nil {
 			return nil, nil, false, err
 		}
 		if err := history.Save(dir, record{want, hist}); err != nil {
+			return nil, nil, false, err
+		}
+		if err := ws.Finish(); err != nil {
 			return nil, nil, false, err
 		}
 	}

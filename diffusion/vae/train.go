@@ -1,11 +1,14 @@
 package vae
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -15,6 +18,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/seeded"
+	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
 // TrainConfig configures Train. JSON-serializable (recorded in the training history).
@@ -30,6 +34,8 @@ type TrainConfig struct {
 	// Progress, if set, is called after every step with the epoch and step (1-based; the
 	// step counts from the start of training) and the batch's -ELBO per image.
 	Progress func(epoch, step int, loss float64) `json:"-"`
+	// Resume makes the training resumable (see Model.Train); not part of the configuration.
+	Resume trainstate.Options `json:"-"`
 }
 
 // ExamTrain is the exam's training: Adam 1e-3, batch 128, 15 epochs, constant rate.
@@ -86,11 +92,21 @@ type trainer struct {
 
 func (m *Model) newTrainer(cfg TrainConfig) (*trainer, error) {
 	opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(1e-8).Done()
-	step, err := model.NewExec(m.backend, m.store, func(scope *model.Scope, x, eps *Node) (*Node, *Node) {
+	applier, ok := opt.(interface {
+		UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType)
+	})
+	if !ok {
+		return nil, fmt.Errorf("vae: optimizer %T cannot apply precomputed gradients", opt)
+	}
+	step, err := model.NewExec(m.backend, m.store, func(scope *model.Scope, in []*Node) []*Node {
+		x, eps := in[0], in[1]
 		recon, kl := m.lossGraph(scope, x, eps)
 		r, k := ReduceAllMean(recon), ReduceAllMean(kl)
-		opt.UpdateGraph(scope, x.Graph(), Add(r, k))
-		return r, k
+		// What opt.UpdateGraph does, keeping the gradients to check they are finite.
+		loss := Add(r, k)
+		grads := scope.BuildTrainableVariablesGradientsGraph(loss)
+		applier.UpdateGraphWithGradients(scope, grads, loss.DType())
+		return []*Node{r, k, trainstate.AllFinite(grads)}
 	})
 	return &trainer{step: step}, err
 }
@@ -98,37 +114,58 @@ func (m *Model) newTrainer(cfg TrainConfig) (*trainer, error) {
 // TrainStep runs one Adam step on images (n*784 values in [0, 1]) with noise eps (n*d_z)
 // and returns the batch's mean reconstruction and KL terms (before the update).
 func (m *Model) TrainStep(cfg TrainConfig, images, eps []float32) (l Losses, err error) {
+	l, _, err = m.trainStep(cfg, images, eps)
+	return l, err
+}
+
+// trainStep is TrainStep, also reporting whether every gradient value was finite.
+func (m *Model) trainStep(cfg TrainConfig, images, eps []float32) (l Losses, gradOK bool, err error) {
 	defer savedmodel.RecoverError(&err, "vae.Model.TrainStep")
 	if m == nil || m.store == nil {
-		return l, fmt.Errorf("vae.Model.TrainStep: nil or uninitialized model (use New or Load)")
+		return l, false, fmt.Errorf("vae.Model.TrainStep: nil or uninitialized model (use New or Load)")
 	}
 	x, n, err := batchTensor(images, Pixels, "images")
 	if err != nil {
-		return l, err
+		return l, false, err
 	}
 	e, ne, err := batchTensor(eps, m.Config.Latent, "noise")
 	if err != nil {
-		return l, err
+		return l, false, err
 	}
 	if n != ne {
-		return l, fmt.Errorf("vae: %d images but noise for %d", n, ne)
+		return l, false, fmt.Errorf("vae: %d images but noise for %d", n, ne)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.train == nil {
 		if m.train, err = m.newTrainer(cfg); err != nil {
-			return l, err
+			return l, false, err
 		}
 	}
-	r, k, err := m.train.step.Call2(x, e)
+	out, err := m.train.step.Exec(x, e)
 	if err != nil {
-		return l, err
+		return l, false, err
 	}
-	defer r.FinalizeAll()
-	defer k.FinalizeAll()
-	l.Recon, l.KL = float64(tensors.ToScalar[float32](r)), float64(tensors.ToScalar[float32](k))
+	for _, o := range out {
+		defer o.FinalizeAll()
+	}
+	l.Recon, l.KL = float64(tensors.ToScalar[float32](out[0])), float64(tensors.ToScalar[float32](out[1]))
 	l.ELBO = l.Recon + l.KL
-	return l, nil
+	return l, tensors.ToScalar[bool](out[2]), nil
+}
+
+// compileTrainer builds and compiles the training step for batches of size, so that the
+// optimizer's variables exist (to load a saved state into them).
+func (m *Model) compileTrainer(cfg TrainConfig, size int) (err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.train == nil {
+		if m.train, err = m.newTrainer(cfg); err != nil {
+			return err
+		}
+	}
+	_, err = m.train.step.Compile(shapes.Make(dtypes.Float32, size, Pixels), shapes.Make(dtypes.Float32, size, m.Config.Latent))
+	return err
 }
 
 // evalBatch is the batch size of Evaluate.
@@ -171,8 +208,18 @@ func (l Losses) finite() bool {
 }
 
 // Train trains the model on train (shuffled every epoch, the last partial batch kept) with
-// Adam on -ELBO, evaluating test (which may be nil) after every epoch. A NaN or infinite loss
-// stops training with an error naming the epoch, the step and the learning rate.
+// Adam on -ELBO, evaluating test (which may be nil) after every epoch.
+//
+// With cfg.Resume.Dir set, training is resumable (package trainstate), as imagediff's: the
+// whole state (every variable of the store — weights, Adam moments, learning rate — the step,
+// the random generator and its state before the epoch's shuffle, the epoch's running sums,
+// the histories so far) is saved there every cfg.Resume.Every steps or Interval, and when
+// cfg.Resume.Context is done, after which Train returns a *trainstate.InterruptedError; a
+// later Train of a model fresh from New with the same configuration, data and seed continues
+// from the saved state and ends with the same weights and History (but Duration) as an
+// uninterrupted run. A state of another configuration or data is ignored (Train says so and
+// starts fresh). A step whose loss or gradient is NaN or infinite stops training with a
+// *trainstate.DivergedError naming the step and its learning rate; nothing is saved after it.
 func (m *Model) Train(train, test *mnist.Set, cfg TrainConfig) (hist *History, err error) {
 	defer savedmodel.RecoverError(&err, "vae.Model.Train")
 	if m == nil || m.store == nil {
@@ -188,61 +235,152 @@ func (m *Model) Train(train, test *mnist.Set, cfg TrainConfig) (hist *History, e
 		return nil, fmt.Errorf("vae.Model.Train: the test set must hold 28 x 28 images")
 	}
 	batches := (train.N + cfg.BatchSize - 1) / cfg.BatchSize
-	sched := cfg.schedule(cfg.Epochs * batches)
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7a3e))
-	hist = &History{Config: cfg}
-	start := time.Now()
-	step := 0
-	images := make([]float32, 0, cfg.BatchSize*Pixels)
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
-		perm := rng.Perm(train.N)
-		var sum Losses
-		seen := 0
-		for b := range batches {
-			idx := perm[b*cfg.BatchSize : min(train.N, (b+1)*cfg.BatchSize)]
-			images = images[:0]
-			for _, i := range idx {
-				images = append(images, train.Images[i*Pixels:(i+1)*Pixels]...)
-			}
-			lr := sched.At(step)
-			if step == 0 || sched.Varies() {
-				if err := lrschedule.Set(m.store, lr); err != nil {
-					return hist, err
-				}
-			}
-			l, err := m.TrainStep(cfg, images, seeded.Normals(rng, len(idx)*m.Config.Latent))
-			step++
-			if err != nil {
-				return hist, fmt.Errorf("vae: epoch %d, step %d: %w", epoch, step, err)
-			}
-			if !l.finite() {
-				return hist, fmt.Errorf("vae: training diverged at epoch %d, step %d, learning rate %g: loss %v (reconstruction %v, KL %v); lower the learning rate",
-					epoch, step, lr, l.ELBO, l.Recon, l.KL)
-			}
-			hist.StepLoss = append(hist.StepLoss, l.ELBO)
-			w := float64(len(idx))
-			sum.Recon += l.Recon * w
-			sum.KL += l.KL * w
-			seen += len(idx)
-			if cfg.Progress != nil {
-				cfg.Progress(epoch, step, l.ELBO)
-			}
-		}
-		sum.Recon /= float64(seen)
-		sum.KL /= float64(seen)
-		sum.ELBO = sum.Recon + sum.KL
-		hist.Train = append(hist.Train, sum)
+	total := cfg.Epochs * batches
+	sched := cfg.schedule(total)
+	var identity any
+	if cfg.Resume.Dir != "" {
+		id := runIdentity{Net: m.Config, Train: cfg, Data: trainstate.Fingerprint(train.Images, train.Labels)}
 		if test != nil {
-			tl, err := m.Evaluate(test.Images, cfg.Seed+int64(epoch))
-			if err != nil {
-				return hist, fmt.Errorf("vae: epoch %d: test set: %w", epoch, err)
+			id.Test = trainstate.Fingerprint(test.Images, test.Labels)
+		}
+		identity = id
+	}
+	run, st, err := cfg.Resume.Start(resumeKind, identity, total)
+	if err != nil {
+		return nil, err
+	}
+	src := rand.NewPCG(uint64(cfg.Seed), 0x7a3e)
+	rng := rand.New(src)
+	hist = &History{Config: cfg}
+	var perm []int
+	var permState []byte // src's state before perm was drawn
+	var sum Losses       // the current epoch's weighted sums
+	seen, first, before := 0, 0, 0.0
+	if st != nil {
+		// Compile the step (creating the optimizer's variables), then load every variable and
+		// put the shuffle, the generator and the sums where they were.
+		if err := m.compileTrainer(cfg, min(cfg.BatchSize, train.N)); err != nil {
+			return nil, err
+		}
+		if run.Restore(m.store) {
+			var extra resumeExtra
+			if err := json.Unmarshal(st.Extra, &extra); err != nil {
+				return nil, fmt.Errorf("vae: resuming: invalid state: %w", err)
 			}
-			if !tl.finite() {
-				return hist, fmt.Errorf("vae: the test loss is %v after epoch %d (step %d, learning rate %g); lower the learning rate", tl.ELBO, epoch, step, sched.At(step-1))
+			if st.Step%batches != 0 { // mid-epoch: draw the epoch's shuffle again
+				permState = st.RNG["perm"]
+				if err := src.UnmarshalBinary(permState); err != nil {
+					return nil, fmt.Errorf("vae: resuming: invalid RNG state: %w", err)
+				}
+				perm = rng.Perm(train.N)
 			}
-			hist.Test = append(hist.Test, tl)
+			if err := src.UnmarshalBinary(st.RNG["main"]); err != nil {
+				return nil, fmt.Errorf("vae: resuming: invalid RNG state: %w", err)
+			}
+			hist.StepLoss, hist.Train, hist.Test = st.Loss, extra.Train, extra.Test
+			sum, seen = extra.Sum, extra.Seen
+			first, before = st.Step, st.Seconds
 		}
 	}
-	hist.Duration = time.Since(start)
+	start := time.Now()
+	// save writes the resumable state after step completed steps.
+	save := func(step int) error {
+		main, err := src.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		extra, err := json.Marshal(resumeExtra{Sum: sum, Seen: seen, Train: hist.Train, Test: hist.Test})
+		if err != nil {
+			return err
+		}
+		return run.Save(m.store, &trainstate.State{Step: step, Loss: hist.StepLoss, Seconds: before + time.Since(start).Seconds(),
+			RNG: map[string][]byte{"main": main, "perm": permState}, Extra: extra})
+	}
+	images := make([]float32, 0, cfg.BatchSize*Pixels)
+	for step := first; step < total; step++ {
+		if err := run.Interrupted(step, save); err != nil {
+			return hist, err
+		}
+		epoch, b := step/batches+1, step%batches
+		if b == 0 {
+			permState, _ = src.MarshalBinary()
+			perm = rng.Perm(train.N)
+			sum, seen = Losses{}, 0
+		}
+		idx := perm[b*cfg.BatchSize : min(train.N, (b+1)*cfg.BatchSize)]
+		images = images[:0]
+		for _, i := range idx {
+			images = append(images, train.Images[i*Pixels:(i+1)*Pixels]...)
+		}
+		lr := sched.At(step)
+		if step == first || sched.Varies() {
+			if err := lrschedule.Set(m.store, lr); err != nil {
+				return hist, err
+			}
+		}
+		l, gradOK, err := m.trainStep(cfg, images, seeded.Normals(rng, len(idx)*m.Config.Latent))
+		if err != nil {
+			return hist, fmt.Errorf("vae: epoch %d, step %d: %w", epoch, step+1, err)
+		}
+		if !l.finite() {
+			gradOK = false
+		}
+		if err := run.Diverged(step+1, lr, l.ELBO, gradOK); err != nil {
+			// The weights are those of the failed step: nothing more is saved.
+			return hist, fmt.Errorf("vae: epoch %d (reconstruction %v, KL %v): %w", epoch, l.Recon, l.KL, err)
+		}
+		hist.StepLoss = append(hist.StepLoss, l.ELBO)
+		w := float64(len(idx))
+		sum.Recon += l.Recon * w
+		sum.KL += l.KL * w
+		seen += len(idx)
+		if cfg.Progress != nil {
+			cfg.Progress(epoch, step+1, l.ELBO)
+		}
+		if b == batches-1 {
+			e := sum
+			e.Recon /= float64(seen)
+			e.KL /= float64(seen)
+			e.ELBO = e.Recon + e.KL
+			hist.Train = append(hist.Train, e)
+			if test != nil {
+				tl, err := m.Evaluate(test.Images, cfg.Seed+int64(epoch))
+				if err != nil {
+					return hist, fmt.Errorf("vae: epoch %d: test set: %w", epoch, err)
+				}
+				if !tl.finite() {
+					return hist, fmt.Errorf("vae: the test loss is %v after epoch %d (step %d, learning rate %g); lower the learning rate", tl.ELBO, epoch, step+1, lr)
+				}
+				hist.Test = append(hist.Test, tl)
+			}
+		}
+		if run.Due(step + 1) {
+			if err := save(step + 1); err != nil {
+				return hist, err
+			}
+		}
+	}
+	hist.Duration = time.Duration((before + time.Since(start).Seconds()) * float64(time.Second))
 	return hist, nil
+}
+
+// resumeKind is the kind of the VAE's resumable training states.
+const resumeKind = "vae.Train"
+
+// runIdentity is what defines a training run for resuming (callbacks and checkpointing
+// options do not count).
+type runIdentity struct {
+	Net   NetConfig       `json:"net"`
+	Train TrainConfig     `json:"train"`
+	Data  trainstate.Data `json:"data"`
+	Test  trainstate.Data `json:"test"`
+}
+
+// resumeExtra is the VAE's part of a resumable state: the current epoch's running sums and
+// the per-epoch histories.
+type resumeExtra struct {
+	Sum   Losses   `json:"sum"`
+	Seen  int      `json:"seen"`
+	Train []Losses `json:"train"`
+	Test  []Losses `json:"test"`
 }

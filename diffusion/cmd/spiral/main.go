@@ -11,6 +11,10 @@
 // curves; reuses checkpoints), compare (learned vs exact fields and samples, the table),
 // all (the default). Figures go to -out (default outputs/spiral); checkpoints to
 // outputs/checkpoints/spiral_{hyvarinen,dsm}.
+//
+// A bad command line (an unknown task, flag or preset, a negative count, ...) exits with
+// status 2 and a one-line message naming the flag, before anything is written. Training is
+// resumable: Ctrl-C saves its state and exits with status 130; the same command resumes it.
 package main
 
 import (
@@ -21,8 +25,10 @@ import (
 	"os"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/taskcli"
+	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/spiral"
 )
@@ -35,14 +41,15 @@ func main() {
 	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "spiral:", err)
-		os.Exit(1)
+		os.Exit(cliusage.ExitCode(err)) // 2: bad command line; 130: interrupted, the state is saved
 	}
 }
 
 // options are the notebook's flags.
 type options struct {
-	o        spiral.Overrides
-	out, ckp string
+	o          spiral.Overrides
+	out, ckp   string
+	checkEvery int
 }
 
 func parse(args []string) (*options, []string, error) {
@@ -71,14 +78,55 @@ func parse(args []string) (*options, []string, error) {
 	fs.IntVar(&o.o.LikelihoodPoints, "likelihood_points", 0, "points of the PF-ODE likelihood check (0: the preset's)")
 	fs.StringVar(&o.out, "out", "", "directory for the figures (default: outputs/spiral)")
 	fs.StringVar(&o.ckp, "checkpoints", "", "directory of the checkpoints (default: outputs/checkpoints)")
+	fs.IntVar(&o.checkEvery, "checkpoint_every", 0, "also save the resumable training state every this many steps (0: every minute)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: spiral [flags] [task...]  tasks: %v or all (default)\n", tasks)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cliusage.Parse(fs, args); err != nil {
 		return nil, nil, err
 	}
 	return o, fs.Args(), nil
+}
+
+// check reports the first bad flag value as a usage error naming the flag and the accepted
+// values (0 keeps the preset's value of every count and number).
+func (o *options) check() error {
+	v := o.o
+	if _, err := preset.Parse(v.Preset); err != nil {
+		return cliusage.Errorf("-preset: %v", err)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"components", v.Components}, {"k", v.K}, {"steps", v.Steps}, {"batch", v.Batch}, {"width", v.Width}, {"layers", v.Layers},
+		{"samples", v.Samples}, {"likelihood_points", v.LikelihoodPoints}, {"checkpoint_every", o.checkEvery}} {
+		if f.v < 0 {
+			return cliusage.Errorf("-%s must be >= 1 (0: the preset's), got %d", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"sigma", v.Sigma}, {"turns", v.Turns}, {"radius", v.Radius}, {"beta_min", v.BetaMin}, {"beta_max", v.BetaMax}, {"lr", v.LR}, {"time_skew", v.TimeSkew}} {
+		if err := cliusage.NonNegative(f.name, f.v); err != nil {
+			return cliusage.Errorf("%v (0: the preset's)", err)
+		}
+	}
+	if v.TimeSkew != 0 && v.TimeSkew < 1 {
+		return cliusage.Errorf("-time_skew must be >= 1 (1: uniform; 0: the preset's), got %g", v.TimeSkew)
+	}
+	switch spiral.Weighting(v.Weighting) {
+	case "", spiral.Uniform, spiral.Sigma, spiral.Sigma2:
+	default:
+		return cliusage.Errorf("-weighting %q: want %s, %s or %s", v.Weighting, spiral.Uniform, spiral.Sigma, spiral.Sigma2)
+	}
+	switch lrschedule.Kind(v.LRSchedule) {
+	case "", lrschedule.Constant, lrschedule.Cosine, lrschedule.Exponential:
+	default:
+		return cliusage.Errorf("-lr_schedule %q: want %s, %s or %s", v.LRSchedule, lrschedule.Constant, lrschedule.Cosine, lrschedule.Exponential)
+	}
+	return nil
 }
 
 func run(args []string, w io.Writer) error {
@@ -89,12 +137,16 @@ func run(args []string, w io.Writer) error {
 		}
 		return err
 	}
-	cfg, err := o.o.Config()
-	if err != nil {
+	if err := o.check(); err != nil {
 		return err
 	}
+	cfg, err := o.o.Config()
+	if err != nil {
+		return cliusage.Wrap(err) // every value comes from a flag
+	}
+	cfg.CheckpointEvery = o.checkEvery
 	if todo, err = taskcli.Select(todo, tasks); err != nil {
-		return err
+		return cliusage.Wrap(err)
 	}
 	out, err := taskcli.OutDir(o.out, "spiral")
 	if err != nil {
@@ -178,7 +230,7 @@ func learned(s *spiral.Study, w io.Writer, save saver, checkpoint func(string) (
 		}
 		n, h, loaded, err := s.TrainOrLoad(obj, dir, nil)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s score: %w", obj, err)
 		}
 		fmt.Fprintf(w, "%s: %s; %s\n", obj, map[bool]string{true: "loaded " + dir, false: "trained, saved to " + dir}[loaded], spiral.LossSummary(h))
 		names, hists = append(names, string(obj)), append(hists, h)

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
+	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
 func TestExactAndTrainTasks(t *testing.T) {
@@ -34,11 +38,47 @@ func TestExactAndTrainTasks(t *testing.T) {
 	}
 }
 
-func TestBadInput(t *testing.T) {
-	var out bytes.Buffer
-	for _, args := range [][]string{{"fly"}, {"-sigma", "-1", "exact"}, {"-preset", "gpu"}, {"-weighting", "cubic"}} {
-		if err := run(append([]string{"-out", t.TempDir()}, args...), &out); err == nil {
-			t.Errorf("%v accepted", args)
+// Every bad flag value is a usage error: one line naming the flag and the accepted values,
+// exit status 2, nothing written (neither -out, -checkpoints nor the outputs directory).
+func TestBadFlagsAreUsageErrors(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv(workdir.EnvVar, filepath.Join(root, "outputs"))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fly"}, "unknown task \"fly\": want one of [exact train compare] or all"},
+		{[]string{"-preset", "gpu"}, "-preset: unknown preset \"gpu\": want one of smoke, cpu, paper"},
+		{[]string{"-steps", "-5", "train"}, "-steps must be >= 1"},
+		{[]string{"-batch", "-1"}, "-batch must be >= 1"},
+		{[]string{"-k", "-200"}, "-k must be >= 1"},
+		{[]string{"-components", "-3"}, "-components"},
+		{[]string{"-width", "-16"}, "-width"},
+		{[]string{"-layers", "-1"}, "-layers"},
+		{[]string{"-samples", "-10"}, "-samples"},
+		{[]string{"-likelihood_points", "-1"}, "-likelihood_points"},
+		{[]string{"-checkpoint_every", "-2"}, "-checkpoint_every"},
+		{[]string{"-sigma", "-1", "exact"}, "-sigma must be a finite number >= 0"},
+		{[]string{"-turns", "NaN"}, "-turns"},
+		{[]string{"-radius", "-2"}, "-radius"},
+		{[]string{"-beta_min", "-0.1"}, "-beta_min"},
+		{[]string{"-beta_max", "-20"}, "-beta_max"},
+		{[]string{"-lr", "-0.001"}, "-lr must be a finite number >= 0"},
+		{[]string{"-lr", "+Inf"}, "-lr"},
+		{[]string{"-time_skew", "0.5"}, "-time_skew must be >= 1"},
+		{[]string{"-weighting", "cubic"}, "-weighting \"cubic\": want none, sigma or sigma2"},
+		{[]string{"-lr_schedule", "step"}, "-lr_schedule \"step\": want constant, cosine or exponential"},
+		{[]string{"-steps", "many"}, "-steps"},
+		{[]string{"-no-such-flag"}, "no-such-flag"},
+		{[]string{"-beta_min", "30", "-beta_max", "20"}, "beta"},
+	} {
+		args := append([]string{"-out", filepath.Join(root, "figs"), "-checkpoints", filepath.Join(root, "ckpt")}, c.args...)
+		err := run(args, io.Discard)
+		if cliusage.ExitCode(err) != 2 || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: %v (exit %d), want a one-line usage error with %q", c.args, err, cliusage.ExitCode(err), c.want)
 		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("bad command lines wrote %d entries", len(entries))
 	}
 }

@@ -129,6 +129,7 @@ func (r *latentRun) conditional(s *vae.Study, m *vae.Model) error {
 		if err != nil {
 			return err
 		}
+		vcfg.CheckpointEvery = r.o.checkEvery
 		vs, err := vae.NewStudy(vcfg, r.b)
 		if err != nil {
 			return err

@@ -18,6 +18,11 @@
 // reused from its checkpoint while its configuration matches. Figures go to -out (default
 // outputs/vae); the checkpoints to outputs/checkpoints: vae_dz<d_z>, latent_score_dz<d_z>,
 // latent_cfg_dz<d_z>, mnist_evaluator.
+//
+// A bad command line (an unknown task, flag or preset, a negative count, a guidance < 0, a
+// batch larger than the training set, ...) exits with status 2 and a one-line message naming
+// the flag, before anything is written. Training is resumable: Ctrl-C saves its state and
+// exits with status 130; the same command resumes it.
 package main
 
 import (
@@ -28,9 +33,12 @@ import (
 	"os"
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/godebug"
 	"github.com/godiffusion/notebooks/diffusion/cmd/internal/taskcli"
+	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/latent"
+	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/vae"
 )
@@ -43,7 +51,7 @@ func main() {
 	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "vae:", err)
-		os.Exit(1)
+		os.Exit(cliusage.ExitCode(err)) // 2: bad command line; 130: interrupted, the state is saved
 	}
 }
 
@@ -53,6 +61,7 @@ type options struct {
 	l             latent.Overrides
 	compareLatent int
 	out, ckp      string
+	checkEvery    int
 }
 
 func parse(args []string) (*options, []string, error) {
@@ -82,14 +91,60 @@ func parse(args []string) (*options, []string, error) {
 	fs.IntVar(&o.compareLatent, "compare_latent", 0, "cfg: also run the conditional latent diffusion on a VAE of this d_z (e.g. 8; 0: none)")
 	fs.StringVar(&o.out, "out", "", "directory for the figures (default: outputs/vae)")
 	fs.StringVar(&o.ckp, "checkpoints", "", "directory of the checkpoints (default: outputs/checkpoints)")
+	fs.IntVar(&o.checkEvery, "checkpoint_every", 0, "also save the resumable training states every this many steps (0: every minute)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: vae [flags] [task...]  tasks: %v or all (default)\n", tasks)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cliusage.Parse(fs, args); err != nil {
 		return nil, nil, err
 	}
 	return o, fs.Args(), nil
+}
+
+// check reports the first bad flag value as a usage error naming the flag and the accepted
+// values (0 keeps the preset's value of every count and number).
+func (o *options) check() error {
+	v, l := o.o, o.l
+	if _, err := preset.Parse(v.Preset); err != nil {
+		return cliusage.Errorf("-preset: %v", err)
+	}
+	if v.Latent < 0 {
+		return cliusage.Errorf("-latent (the latent dimension d_z) must be >= 1 (0: 2), got %d", v.Latent)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"hidden", v.Hidden}, {"epochs", v.Epochs}, {"batch", v.Batch}, {"train_size", v.TrainSize}, {"test_size", v.TestSize},
+		{"latent_steps", l.Steps}, {"latent_batch", l.Batch}, {"latent_width", l.Width}, {"latent_layers", l.Layers}, {"k", l.K},
+		{"class_embed", l.ClassEmbed}, {"samples", l.Samples}, {"checkpoint_every", o.checkEvery}} {
+		if f.v < 0 {
+			return cliusage.Errorf("-%s must be >= 1 (0: the preset's), got %d", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"lr", v.LR}, {"latent_lr", l.LR}, {"beta_max", l.BetaMax}, {"guidance", l.Guidance}} {
+		if err := cliusage.NonNegative(f.name, f.v); err != nil {
+			return cliusage.Errorf("%v (0: the preset's)", err)
+		}
+	}
+	if !(l.PUncond <= 1) {
+		return cliusage.Errorf("-p_uncond must be a probability <= 1 (0: 0.2; < 0: no label dropout), got %v", l.PUncond)
+	}
+	if l.Samples != 0 && l.Samples < 10 {
+		return cliusage.Errorf("-samples must be >= 10 (one digit per class at least; 0: the preset's), got %d", l.Samples)
+	}
+	if o.compareLatent < 0 || o.compareLatent == 1 || o.compareLatent > 1024 {
+		return cliusage.Errorf("-compare_latent must be 0 (none) or a latent dimension in [2, 1024], got %d", o.compareLatent)
+	}
+	switch lrschedule.Kind(v.LRSchedule) {
+	case "", lrschedule.Constant, lrschedule.Cosine, lrschedule.Exponential:
+	default:
+		return cliusage.Errorf("-lr_schedule %q: want %s, %s or %s", v.LRSchedule, lrschedule.Constant, lrschedule.Cosine, lrschedule.Exponential)
+	}
+	return nil
 }
 
 func run(args []string, w io.Writer) error {
@@ -100,20 +155,25 @@ func run(args []string, w io.Writer) error {
 		}
 		return err
 	}
-	cfg, err := o.o.Config()
-	if err != nil {
+	if err := o.check(); err != nil {
 		return err
 	}
+	cfg, err := o.o.Config()
+	if err != nil {
+		return cliusage.Wrap(err) // every value comes from a flag
+	}
+	if n := trainImages(cfg.TrainSize); cfg.Train.BatchSize > n {
+		return cliusage.Errorf("-batch %d is larger than the training set (%d images; -train_size)", cfg.Train.BatchSize, n)
+	}
+	cfg.CheckpointEvery = o.checkEvery
 	o.l.Preset, o.l.Seed = o.o.Preset, o.o.Seed
 	lcfg, err := o.l.Config()
 	if err != nil {
-		return err
+		return cliusage.Wrap(err)
 	}
-	if o.compareLatent < 0 || o.compareLatent == 1 || o.compareLatent > 1024 {
-		return fmt.Errorf("-compare_latent must be 0 (none) or a latent dimension in [2, 1024], got %d", o.compareLatent)
-	}
+	lcfg.CheckpointEvery = o.checkEvery
 	if todo, err = taskcli.Select(todo, tasks); err != nil {
-		return err
+		return cliusage.Wrap(err)
 	}
 	out, err := taskcli.OutDir(o.out, "vae")
 	if err != nil {
@@ -196,4 +256,12 @@ func run(args []string, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// trainImages is the number of training images of a -train_size (0 or more than MNIST's: all).
+func trainImages(size int) int {
+	if size <= 0 || size > mnist.TrainSize {
+		return mnist.TrainSize
+	}
+	return size
 }

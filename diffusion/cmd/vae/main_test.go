@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/cliusage"
+	"github.com/godiffusion/notebooks/diffusion/workdir"
 )
 
 func TestTrainAndFigures(t *testing.T) {
@@ -33,13 +37,52 @@ func TestTrainAndFigures(t *testing.T) {
 	}
 }
 
-func TestBadInput(t *testing.T) {
-	var out bytes.Buffer
-	for _, args := range [][]string{{"fly"}, {"-latent", "-1"}, {"-preset", "gpu"}, {"-lr", "-1"}, {"-lr_schedule", "cubic"},
-		{"-compare_latent", "1"}, {"-guidance", "-1"}, {"-p_uncond", "2"}, {"-samples", "3"}} {
-		if err := run(append([]string{"-out", t.TempDir()}, args...), &out); err == nil {
-			t.Errorf("%v accepted", args)
+// Every bad flag value is a usage error: one line naming the flag and the accepted values,
+// exit status 2, nothing written (neither -out, -checkpoints nor the outputs directory).
+func TestBadFlagsAreUsageErrors(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv(workdir.EnvVar, filepath.Join(root, "outputs"))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fly"}, "unknown task \"fly\": want one of [train figures latent cfg] or all"},
+		{[]string{"-preset", "gpu"}, "-preset: unknown preset \"gpu\": want one of smoke, cpu, paper"},
+		{[]string{"-latent", "-1"}, "-latent (the latent dimension d_z) must be >= 1"},
+		{[]string{"-epochs", "-3", "train"}, "-epochs must be >= 1"},
+		{[]string{"-batch", "-128"}, "-batch must be >= 1"},
+		{[]string{"-batch", "3000", "-train_size", "2000"}, "-batch 3000 is larger than the training set (2000 images; -train_size)"},
+		{[]string{"-hidden", "-4"}, "-hidden"},
+		{[]string{"-train_size", "-1"}, "-train_size"},
+		{[]string{"-test_size", "-1"}, "-test_size"},
+		{[]string{"-latent_steps", "-100"}, "-latent_steps"},
+		{[]string{"-latent_batch", "-1"}, "-latent_batch"},
+		{[]string{"-latent_width", "-1"}, "-latent_width"},
+		{[]string{"-latent_layers", "-1"}, "-latent_layers"},
+		{[]string{"-k", "-1"}, "-k must be >= 1"},
+		{[]string{"-class_embed", "-1"}, "-class_embed"},
+		{[]string{"-checkpoint_every", "-1"}, "-checkpoint_every"},
+		{[]string{"-lr", "-1"}, "-lr must be a finite number >= 0"},
+		{[]string{"-latent_lr", "NaN"}, "-latent_lr"},
+		{[]string{"-beta_max", "-20"}, "-beta_max"},
+		{[]string{"-guidance", "-1"}, "-guidance must be a finite number >= 0"},
+		{[]string{"-p_uncond", "2"}, "-p_uncond must be a probability <= 1"},
+		{[]string{"-samples", "3"}, "-samples must be >= 10"},
+		{[]string{"-samples", "-3"}, "-samples must be >= 1"},
+		{[]string{"-compare_latent", "1"}, "-compare_latent must be 0 (none) or a latent dimension in [2, 1024]"},
+		{[]string{"-compare_latent", "-8"}, "-compare_latent"},
+		{[]string{"-lr_schedule", "cubic"}, "-lr_schedule \"cubic\": want constant, cosine or exponential"},
+		{[]string{"-epochs", "ten"}, "-epochs"},
+		{[]string{"-no-such-flag"}, "no-such-flag"},
+	} {
+		args := append([]string{"-out", filepath.Join(root, "figs"), "-checkpoints", filepath.Join(root, "ckpt")}, c.args...)
+		err := run(args, io.Discard)
+		if cliusage.ExitCode(err) != 2 || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: %v (exit %d), want a one-line usage error with %q", c.args, err, cliusage.ExitCode(err), c.want)
 		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("bad command lines wrote %d entries", len(entries))
 	}
 }
 
