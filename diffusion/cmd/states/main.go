@@ -158,17 +158,10 @@ func run(cmd string, o options) error {
 		return err
 	}
 	cfg.Data, cfg.Seed = o.data, o.seed
-	setIf(&cfg.Model.DenoiserTrain.Steps, o.steps)
-	setIf(&cfg.Model.DenoiserTrain.BatchSize, o.batch)
-	setIfF(&cfg.Model.DenoiserTrain.LR, o.lr)
-	setIfF(&cfg.Model.DenoiserTrain.TimeSkew, o.timeSkew)
-	setIf(&cfg.Model.ClassifierTrain.Steps, o.csteps)
-	setIf(&cfg.Model.ClassifierTrain.BatchSize, o.cbatch)
-	setIfF(&cfg.Model.ClassifierTrain.LR, o.clr)
-	setIf(&cfg.NumSamples, o.samples)
-	setIf(&cfg.Model.DenoiserTrain.Workers, o.workers)
-	setIf(&cfg.Model.ClassifierTrain.Workers, o.workers)
-	setIf(&cfg.Model.Speed.Workers, o.workers)
+	if err := cfg.Apply(statesrun.Overrides{Steps: o.steps, Batch: o.batch, LR: o.lr, TimeSkew: o.timeSkew,
+		CSteps: o.csteps, CBatch: o.cbatch, CLR: o.clr, Samples: o.samples, Workers: o.workers}); err != nil {
+		return cliusage.Wrap(err)
+	}
 	data, err := statesrun.LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
 	if err != nil {
 		return cliusage.Errorf("-data %q (\"builtin\" or a states.pt of points and labels): %w", cfg.Data, err)
@@ -220,18 +213,6 @@ func batchFits(o options, name string, data *statesrun.Data) error {
 		}
 	}
 	return nil
-}
-
-func setIf(dst *int, v int) {
-	if v > 0 {
-		*dst = v
-	}
-}
-
-func setIfF(dst *float64, v float64) {
-	if v > 0 {
-		*dst = v
-	}
 }
 
 func ckpt(name string) (string, error) { return workdir.Checkpoint(name) }
