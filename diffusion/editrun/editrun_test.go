@@ -126,6 +126,24 @@ func TestSmokeSession(t *testing.T) {
 	if len(sd.KeepNull) != 2 || sd.Times[0] != 840 || sd.Times[1] != 90 || !strings.Contains(sd.Markdown(), "| 30 | 90 |") {
 		t.Errorf("SDEdit rates at %v (t %v):\n%s", sd.Starts, sd.Times, sd.Markdown())
 	}
+	in, err := s.Inputs("examples", 1)
+	if err != nil || len(in.Labels) < 4 || len(in.Images) != len(in.Labels)*Shape.Size() || in.Labels[0] != int(in.Names[0][0]-'0') {
+		t.Fatalf("examples: %v, %+v", err, in)
+	}
+	for _, spec := range []string{"test:0", "test:x", "no/such.png"} {
+		if _, err := s.Inputs(spec, 1); err == nil {
+			t.Errorf("inputs %q: no error", spec)
+		}
+	}
+	if c, err := Conditions(in, "null"); err != nil || c[0] != -1 {
+		t.Errorf("null conditions %v, %v", c, err)
+	}
+	if c, err := Conditions(in, "own"); err != nil || c[1] != in.Labels[1] {
+		t.Errorf("own conditions %v, %v", c, err)
+	}
+	if _, err := Conditions(in, "12"); err == nil {
+		t.Error("class 12 accepted")
+	}
 	if _, _, err := s.TestDigits(s.Test.N+1, 1); err == nil {
 		t.Error("more test digits than the test set: no error")
 	}

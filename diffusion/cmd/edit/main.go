@@ -50,7 +50,6 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/editrun"
 	"github.com/godiffusion/notebooks/diffusion/imageops"
 	"github.com/godiffusion/notebooks/diffusion/preset"
-	"github.com/godiffusion/notebooks/diffusion/sampling"
 )
 
 var tasks = []string{"denoise", "sample", "sdedit", "translate", "inpaint", "anagram", "hybrid", "rates"}
@@ -207,81 +206,22 @@ func (o *options) configure(s *editrun.Session) error {
 	return nil
 }
 
-// input is the digits a task edits: model pixel range, names, labels (-1: unknown).
-type input struct {
-	images []float32
-	names  []string
-	labels []int
-}
-
-func (o *options) inputs(s *editrun.Session) (*input, error) {
-	in := &input{}
-	switch {
-	case o.in == "examples":
-		ex, err := drawn.Examples()
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range ex {
-			in.images = append(in.images, s.ToModel(e.Image)...)
-			in.names, in.labels = append(in.names, e.Name), append(in.labels, e.Label)
-		}
-	case strings.HasPrefix(o.in, "test:"):
-		n, err := strconv.Atoi(strings.TrimPrefix(o.in, "test:"))
-		if err != nil || n < 1 {
-			return nil, usagef("-in test:N needs a number of digits >= 1, got %q", o.in)
-		}
-		imgs, labels, err := s.TestDigits(n, o.seed)
-		if err != nil {
-			return nil, cliusage.Wrap(err)
-		}
-		in.images, in.labels = imgs, labels
-		for i := range n {
-			in.names = append(in.names, fmt.Sprintf("test%d_%d", i, labels[i]))
-		}
-	default:
-		for _, f := range strings.Split(o.in, ",") {
-			img, err := drawn.ReadFile(f)
-			if err != nil {
-				return nil, cliusage.Wrap(fmt.Errorf("-in: %w", err))
-			}
-			name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
-			label := -1
-			if name != "" && name[0] >= '0' && name[0] <= '9' {
-				label = int(name[0] - '0')
-			}
-			in.images = append(in.images, s.ToModel(img)...)
-			in.names, in.labels = append(in.names, name), append(in.labels, label)
-		}
+// inputs returns the digits of -in with their classes.
+func (o *options) inputs(s *editrun.Session) (*editrun.Inputs, error) {
+	in, err := s.Inputs(o.in, o.seed)
+	if err != nil {
+		return nil, cliusage.Wrap(fmt.Errorf("-in: %w", err))
 	}
-	// Unknown classes: the evaluator's reading.
-	if slices.Contains(in.labels, -1) {
-		got, err := s.Classify(in.images)
-		if err != nil {
-			return nil, err
-		}
-		for i, l := range in.labels {
-			if l < 0 {
-				in.labels[i] = got[i]
-			}
-		}
-	}
-	return in, nil
+	return in, s.FillLabels(in)
 }
 
 // conds returns the sdedit conditions of -class for the inputs.
-func (o *options) conds(in *input) ([]int, error) {
-	switch o.class {
-	case "own":
-		return slices.Clone(in.labels), nil
-	case "null":
-		return slices.Repeat([]int{sampling.Null}, len(in.labels)), nil
+func (o *options) conds(in *editrun.Inputs) ([]int, error) {
+	c, err := editrun.Conditions(in, o.class)
+	if err != nil {
+		return nil, cliusage.Wrap(fmt.Errorf("-class: %w", err))
 	}
-	c, err := strconv.Atoi(o.class)
-	if err != nil || c < 0 || c > 9 {
-		return nil, usagef(`-class: want "own", "null" or a digit 0-9, got %q`, o.class)
-	}
-	return slices.Repeat([]int{c}, len(in.labels)), nil
+	return c, nil
 }
 
 // writer writes the figure and result digits of a task.
@@ -342,8 +282,8 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		n = len(in.labels)
-		d, err := s.DenoiseOn(in.images, in.labels)
+		n = len(in.Labels)
+		d, err := s.DenoiseOn(in.Images, in.Labels)
 		if err != nil {
 			return err
 		}
@@ -354,7 +294,7 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprint(stdout, d.Markdown())
-		return w.digits("denoised", d.Iter.Images, in.names)
+		return w.digits("denoised", d.Iter.Images, in.Names)
 	case "sample":
 		return w.figs.Named("samples")(s.SamplesFigure(o.n))
 	case "sdedit", "translate":
@@ -364,24 +304,24 @@ func run(args []string, stdout io.Writer) error {
 		}
 		cond, err := o.conds(in)
 		if o.task == "translate" {
-			cond, err = slices.Repeat([]int{o.to}, len(in.labels)), nil
+			cond, err = slices.Repeat([]int{o.to}, len(in.Labels)), nil
 		}
 		if err != nil {
 			return err
 		}
-		rows := make([]string, len(in.names))
-		for i, n := range in.names {
+		rows := make([]string, len(in.Names))
+		for i, n := range in.Names {
 			rows[i] = fmt.Sprintf("%s -> %s", n, condName(cond[i]))
 		}
-		res, err := s.SDEditAll(in.images, cond)
+		res, err := s.SDEditAll(in.Images, cond)
 		if err != nil {
 			return err
 		}
-		if err := w.figs.Named(o.task)(s.SDEditFigure(in.images, res, rows, fmt.Sprintf("%s, CFG %g", o.task, c.Guidance))); err != nil {
+		if err := w.figs.Named(o.task)(s.SDEditFigure(in.Images, res, rows, fmt.Sprintf("%s, CFG %g", o.task, c.Guidance))); err != nil {
 			return err
 		}
 		for k, st := range c.Starts {
-			if err := w.digits(fmt.Sprintf("%s_i%02d", o.task, st), res[k], in.names); err != nil {
+			if err := w.digits(fmt.Sprintf("%s_i%02d", o.task, st), res[k], in.Names); err != nil {
 				return err
 			}
 		}
@@ -402,14 +342,14 @@ func run(args []string, stdout io.Writer) error {
 		if o.class == "null" {
 			cond = nil
 		}
-		res, err := s.InpaintWith(in.images, mask, cond)
+		res, err := s.InpaintWith(in.Images, mask, cond)
 		if err != nil {
 			return err
 		}
-		if err := w.figs.Named("inpaint")(s.InpaintResultFigure(in.images, mask, res, in.names)); err != nil {
+		if err := w.figs.Named("inpaint")(s.InpaintResultFigure(in.Images, mask, res, in.Names)); err != nil {
 			return err
 		}
-		return w.digits("inpainted", res, in.names)
+		return w.digits("inpainted", res, in.Names)
 	case "anagram", "hybrid":
 		pair := c.AnagramPairs[0]
 		var imgs, other []float32
