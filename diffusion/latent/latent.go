@@ -99,30 +99,20 @@ func (o Overrides) Config() (Config, error) {
 	if o.Seed != 0 {
 		c.Seed = o.Seed
 	}
-	setInt := func(dst *int, v int) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	setFloat := func(dst *float64, v float64) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	setInt(&c.Train.Steps, o.Steps)
-	setInt(&c.Train.BatchSize, o.Batch)
-	setFloat(&c.Train.LR, o.LR)
-	setInt(&c.Net.Width, o.Width)
-	setInt(&c.Net.Layers, o.Layers)
-	setInt(&c.K, o.K)
-	setFloat(&c.Process.BetaMax, o.BetaMax)
-	setInt(&c.ClassEmbed, o.ClassEmbed)
-	setFloat(&c.PUncond, o.PUncond)
+	preset.Override(&c.Train.Steps, o.Steps)
+	preset.Override(&c.Train.BatchSize, o.Batch)
+	preset.Override(&c.Train.LR, o.LR)
+	preset.Override(&c.Net.Width, o.Width)
+	preset.Override(&c.Net.Layers, o.Layers)
+	preset.Override(&c.K, o.K)
+	preset.Override(&c.Process.BetaMax, o.BetaMax)
+	preset.Override(&c.ClassEmbed, o.ClassEmbed)
+	preset.Override(&c.PUncond, o.PUncond)
 	if c.PUncond < 0 {
 		c.PUncond = 0
 	}
-	setFloat(&c.Guidance, o.Guidance)
-	setInt(&c.Samples, o.Samples)
+	preset.Override(&c.Guidance, o.Guidance)
+	preset.Override(&c.Samples, o.Samples)
 	if !slices.Contains(c.Sweep, c.Guidance) {
 		c.Sweep = append(c.Sweep, c.Guidance)
 		slices.Sort(c.Sweep)

@@ -77,3 +77,11 @@ func Pick[T any](p Preset, smoke, cpu, paper T) T {
 		return cpu
 	}
 }
+
+// Override sets *dst to v when v is not zero: a flag of 0 keeps the preset's value.
+func Override[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
+	}
+}

@@ -34,3 +34,19 @@ func TestFromEnvAndPick(t *testing.T) {
 		t.Errorf("Default() with a bogus value = %q, want cpu", Default())
 	}
 }
+
+func TestOverride(t *testing.T) {
+	n, f, s := 3, 0.5, "a"
+	Override(&n, 0)
+	Override(&f, 0)
+	Override(&s, "")
+	if n != 3 || f != 0.5 || s != "a" {
+		t.Errorf("zero values overrode: %d %g %q", n, f, s)
+	}
+	Override(&n, -2)
+	Override(&f, 2.5)
+	Override(&s, "b")
+	if n != -2 || f != 2.5 || s != "b" {
+		t.Errorf("values not set: %d %g %q", n, f, s)
+	}
+}

@@ -93,38 +93,28 @@ func (o Overrides) Config() (Config, error) {
 	if o.Seed != 0 {
 		c.Seed = o.Seed
 	}
-	setInt := func(dst *int, v int) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	setFloat := func(dst *float64, v float64) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	setInt(&c.Mixture.Components, o.Components)
-	setFloat(&c.Mixture.Sigma, o.Sigma)
-	setFloat(&c.Mixture.Turns, o.Turns)
-	setFloat(&c.Mixture.Radius, o.Radius)
-	setFloat(&c.Process.BetaMin, o.BetaMin)
-	setFloat(&c.Process.BetaMax, o.BetaMax)
-	setInt(&c.K, o.K)
-	setInt(&c.Train.Steps, o.Steps)
-	setInt(&c.Train.BatchSize, o.Batch)
-	setFloat(&c.Train.LR, o.LR)
-	setInt(&c.Net.Width, o.Width)
-	setInt(&c.Net.Layers, o.Layers)
-	setInt(&c.Samples, o.Samples)
-	setInt(&c.LikelihoodPoints, o.LikelihoodPoints)
+	preset.Override(&c.Mixture.Components, o.Components)
+	preset.Override(&c.Mixture.Sigma, o.Sigma)
+	preset.Override(&c.Mixture.Turns, o.Turns)
+	preset.Override(&c.Mixture.Radius, o.Radius)
+	preset.Override(&c.Process.BetaMin, o.BetaMin)
+	preset.Override(&c.Process.BetaMax, o.BetaMax)
+	preset.Override(&c.K, o.K)
+	preset.Override(&c.Train.Steps, o.Steps)
+	preset.Override(&c.Train.BatchSize, o.Batch)
+	preset.Override(&c.Train.LR, o.LR)
+	preset.Override(&c.Net.Width, o.Width)
+	preset.Override(&c.Net.Layers, o.Layers)
+	preset.Override(&c.Samples, o.Samples)
+	preset.Override(&c.LikelihoodPoints, o.LikelihoodPoints)
 	if o.Weighting != "" {
 		c.Train.Weighting, c.HyvarinenWeighting = Weighting(o.Weighting), Weighting(o.Weighting)
 	}
 	if o.LRSchedule != "" {
 		c.Train.LRSchedule = lrschedule.Kind(o.LRSchedule)
 	}
-	setFloat(&c.Train.TimeSkew, o.TimeSkew)
-	setFloat(&c.HyvarinenTimeSkew, o.TimeSkew)
+	preset.Override(&c.Train.TimeSkew, o.TimeSkew)
+	preset.Override(&c.HyvarinenTimeSkew, o.TimeSkew)
 	if o.Fourier > 0 {
 		c.Net.Fourier = o.Fourier
 		if c.Net.FourierScale == 0 {
