@@ -1,83 +1,30 @@
 package main
 
 import (
-	"bytes"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/godiffusion/notebooks/diffusion/workdir"
+	"github.com/godiffusion/notebooks/diffusion/cmd/internal/interrupttest"
 )
 
-// With MNIST_CMD_ARGS set, TestMainChild runs the command's main with those arguments
-// (space-separated): the child process of TestCtrlCSavesAndResumes.
-func TestMainChild(t *testing.T) {
-	args := os.Getenv("MNIST_CMD_ARGS")
-	if args == "" {
-		t.Skip("the child process of TestCtrlCSavesAndResumes")
-	}
-	os.Args = append([]string{"mnist"}, strings.Fields(args)...)
-	main()
-	os.Exit(0)
-}
-
-// command starts the command as a child process with the outputs directory out.
-func command(t *testing.T, out, args string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMainChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "MNIST_CMD_ARGS="+args, workdir.EnvVar+"="+out, "GODEBUG=asyncpreemptoff=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd, &stdout, &stderr
-}
+// TestMainChild is the child process of TestCtrlCSavesAndResumes.
+func TestMainChild(t *testing.T) { interrupttest.Child(t, "mnist", main) }
 
 // Ctrl-C (SIGINT) during `mnist train` saves the training state and exits with status 130 and
 // the one-line message "interrupted at step k of n; saved, re-run to resume" (no stack trace);
 // running the same command again resumes from step k and finishes.
 func TestCtrlCSavesAndResumes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts child processes")
-	}
 	out := t.TempDir()
-	args := "train -task mnist_denoiser -preset smoke -steps 16 -checkpoint-every 2"
-	cmd, _, stderr := command(t, out, args)
-	state := filepath.Join(out, "checkpoints", "mnist_denoiser.training", "state", "model.json")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(state); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("no training state after 60 s: %s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	_ = cmd.Wait()
-	msg := strings.TrimSpace(stderr.String())
-	m := regexp.MustCompile(`^mnist: mnistrun: mnist_denoiser: interrupted at step (\d+) of 16; saved, re-run to resume`).FindStringSubmatch(msg)
-	if code := cmd.ProcessState.ExitCode(); code != 130 || m == nil || strings.Contains(msg, "goroutine") {
-		t.Fatalf("after SIGINT: exit status %d, standard error:\n%s", code, msg)
-	}
-	t.Logf("after SIGINT (exit 130): %s", msg)
-	cmd, stdout, stderr := command(t, out, args)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("re-run: %v\n%s", err, stderr)
-	}
-	if !strings.Contains(stdout.String(), "resuming from step "+m[1]+" of 16") || !strings.Contains(stdout.String(), "trained mnist_denoiser") {
-		t.Errorf("re-run output:\n%s", stdout)
-	}
-	t.Logf("re-run:\n%s", stdout)
-	if _, err := os.Stat(filepath.Join(out, "checkpoints", "mnist_denoiser", "model.json")); err != nil {
-		t.Error(err)
-	}
+	ckpt := filepath.Join(out, "checkpoints")
+	interrupttest.Run(t, interrupttest.Case{
+		Args:        "train -task mnist_denoiser -preset smoke -steps 16 -checkpoint-every 2",
+		Out:         out,
+		State:       filepath.Join(ckpt, "mnist_denoiser.training", "state", "model.json"),
+		Interrupted: regexp.MustCompile(`^mnist: mnistrun: mnist_denoiser: interrupted at step (\d+) of 16; saved, re-run to resume`),
+		Steps:       16,
+		Finished:    "trained mnist_denoiser",
+		Model:       filepath.Join(ckpt, "mnist_denoiser", "model.json"),
+		Workspace:   filepath.Join(ckpt, "mnist_denoiser.training"),
+	})
 }
