@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/godiffusion/notebooks/diffusion/edit"
 	"github.com/godiffusion/notebooks/diffusion/imageops"
 	"github.com/godiffusion/notebooks/diffusion/plot"
 )
@@ -43,11 +44,7 @@ func (s *Session) MeasureSDEdit(n int) (*SDEditRates, error) {
 		return nil, err
 	}
 	other := otherClasses(labels, s.Session.Config.Seed)
-	uncond, err := s.Setup(1)
-	if err != nil {
-		return nil, err
-	}
-	guided, err := s.Setup(s.Config.Guidance)
+	uncond, guided, err := s.setups()
 	if err != nil {
 		return nil, err
 	}
@@ -141,11 +138,7 @@ func (s *Session) MeasureInpaint(n int) (*InpaintRates, error) {
 		return nil, err
 	}
 	other := otherClasses(labels, s.Session.Config.Seed)
-	uncond, err := s.Setup(1)
-	if err != nil {
-		return nil, err
-	}
-	guided, err := s.Setup(s.Config.Guidance)
+	uncond, guided, err := s.setups()
 	if err != nil {
 		return nil, err
 	}
@@ -352,4 +345,14 @@ func ScaleFigure(title string, rates []PairRate) ([]byte, error) {
 		drawn = curves
 	}
 	return plot.Lines(plot.Options{Title: title, XLabel: "classifier-free guidance scale", YLabel: "share read both ways", YMin: 0, YMax: 1.5}, drawn...)
+}
+
+// setups returns the unguided setup (conditional model, or unconditional with Null
+// conditions) and the setup guided with the configured scale.
+func (s *Session) setups() (uncond, guided edit.Setup, err error) {
+	if uncond, err = s.Setup(1); err != nil {
+		return
+	}
+	guided, err = s.Setup(s.Config.Guidance)
+	return
 }

@@ -180,11 +180,7 @@ func (s *Session) InpaintFigure(images []float32, labels []int) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	uncond, err := s.Setup(1)
-	if err != nil {
-		return nil, err
-	}
-	guided, err := s.Setup(s.Config.Guidance)
+	uncond, guided, err := s.setups()
 	if err != nil {
 		return nil, err
 	}
