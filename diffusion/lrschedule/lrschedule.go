@@ -26,6 +26,16 @@ const (
 	Cosine Kind = "cosine"
 )
 
+// Valid reports a kind this package does not know ("" is Constant): "want constant, cosine or
+// exponential".
+func (k Kind) Valid() error {
+	switch k {
+	case "", Constant, Cosine, Exponential:
+		return nil
+	}
+	return fmt.Errorf("want %s, %s or %s", Constant, Cosine, Exponential)
+}
+
 // Schedule is a learning-rate schedule over Steps optimizer steps.
 type Schedule struct {
 	Kind Kind
@@ -38,14 +48,11 @@ type Schedule struct {
 
 // Validate reports a schedule that At cannot follow, naming the field.
 func (s Schedule) Validate() error {
-	switch s.Kind {
-	case "", Constant, Cosine:
-	case Exponential:
-		if !(s.FinalFraction > 0) {
-			return fmt.Errorf("lrschedule: an exponential schedule needs a final fraction in (0, 1], got %g", s.FinalFraction)
-		}
-	default:
-		return fmt.Errorf("lrschedule: unknown schedule %q (want %q, %q or %q)", s.Kind, Constant, Exponential, Cosine)
+	if err := s.Kind.Valid(); err != nil {
+		return fmt.Errorf("lrschedule: unknown schedule %q: %w", s.Kind, err)
+	}
+	if s.Kind == Exponential && !(s.FinalFraction > 0) {
+		return fmt.Errorf("lrschedule: an exponential schedule needs a final fraction in (0, 1], got %g", s.FinalFraction)
 	}
 	if !(s.LR > 0) || math.IsInf(s.LR, 0) {
 		return fmt.Errorf("lrschedule: learning rate must be a finite number > 0, got %g", s.LR)

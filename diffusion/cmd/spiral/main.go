@@ -96,22 +96,14 @@ func (o *options) check() error {
 	if _, err := preset.Parse(v.Preset); err != nil {
 		return cliusage.Errorf("-preset: %v", err)
 	}
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"components", v.Components}, {"k", v.K}, {"steps", v.Steps}, {"batch", v.Batch}, {"width", v.Width}, {"layers", v.Layers},
-		{"samples", v.Samples}, {"likelihood_points", v.LikelihoodPoints}, {"checkpoint_every", o.checkEvery}} {
-		if f.v < 0 {
-			return cliusage.Errorf("-%s must be >= 1 (0: the preset's), got %d", f.name, f.v)
-		}
+	if err := cliusage.PresetCounts(cliusage.Int{Name: "components", V: v.Components}, cliusage.Int{Name: "k", V: v.K}, cliusage.Int{Name: "steps", V: v.Steps},
+		cliusage.Int{Name: "batch", V: v.Batch}, cliusage.Int{Name: "width", V: v.Width}, cliusage.Int{Name: "layers", V: v.Layers}, cliusage.Int{Name: "samples", V: v.Samples},
+		cliusage.Int{Name: "likelihood_points", V: v.LikelihoodPoints}, cliusage.Int{Name: "checkpoint_every", V: o.checkEvery}); err != nil {
+		return err
 	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"sigma", v.Sigma}, {"turns", v.Turns}, {"radius", v.Radius}, {"beta_min", v.BetaMin}, {"beta_max", v.BetaMax}, {"lr", v.LR}, {"time_skew", v.TimeSkew}} {
-		if err := cliusage.NonNegative(f.name, f.v); err != nil {
-			return cliusage.Errorf("%v (0: the preset's)", err)
-		}
+	if err := cliusage.PresetNumbers(cliusage.Float{Name: "sigma", V: v.Sigma}, cliusage.Float{Name: "turns", V: v.Turns}, cliusage.Float{Name: "radius", V: v.Radius},
+		cliusage.Float{Name: "beta_min", V: v.BetaMin}, cliusage.Float{Name: "beta_max", V: v.BetaMax}, cliusage.Float{Name: "lr", V: v.LR}, cliusage.Float{Name: "time_skew", V: v.TimeSkew}); err != nil {
+		return err
 	}
 	if v.TimeSkew != 0 && v.TimeSkew < 1 {
 		return cliusage.Errorf("-time_skew must be >= 1 (1: uniform; 0: the preset's), got %g", v.TimeSkew)
@@ -121,10 +113,8 @@ func (o *options) check() error {
 	default:
 		return cliusage.Errorf("-weighting %q: want %s, %s or %s", v.Weighting, spiral.Uniform, spiral.Sigma, spiral.Sigma2)
 	}
-	switch lrschedule.Kind(v.LRSchedule) {
-	case "", lrschedule.Constant, lrschedule.Cosine, lrschedule.Exponential:
-	default:
-		return cliusage.Errorf("-lr_schedule %q: want %s, %s or %s", v.LRSchedule, lrschedule.Constant, lrschedule.Cosine, lrschedule.Exponential)
+	if err := lrschedule.Kind(v.LRSchedule).Valid(); err != nil {
+		return cliusage.Errorf("-lr_schedule %q: %v", v.LRSchedule, err)
 	}
 	return nil
 }

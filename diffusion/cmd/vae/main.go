@@ -112,23 +112,16 @@ func (o *options) check() error {
 	if v.Latent < 0 {
 		return cliusage.Errorf("-latent (the latent dimension d_z) must be >= 1 (0: 2), got %d", v.Latent)
 	}
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"hidden", v.Hidden}, {"epochs", v.Epochs}, {"batch", v.Batch}, {"train_size", v.TrainSize}, {"test_size", v.TestSize},
-		{"latent_steps", l.Steps}, {"latent_batch", l.Batch}, {"latent_width", l.Width}, {"latent_layers", l.Layers}, {"k", l.K},
-		{"class_embed", l.ClassEmbed}, {"samples", l.Samples}, {"checkpoint_every", o.checkEvery}} {
-		if f.v < 0 {
-			return cliusage.Errorf("-%s must be >= 1 (0: the preset's), got %d", f.name, f.v)
-		}
+	if err := cliusage.PresetCounts(cliusage.Int{Name: "hidden", V: v.Hidden}, cliusage.Int{Name: "epochs", V: v.Epochs}, cliusage.Int{Name: "batch", V: v.Batch},
+		cliusage.Int{Name: "train_size", V: v.TrainSize}, cliusage.Int{Name: "test_size", V: v.TestSize}, cliusage.Int{Name: "latent_steps", V: l.Steps},
+		cliusage.Int{Name: "latent_batch", V: l.Batch}, cliusage.Int{Name: "latent_width", V: l.Width}, cliusage.Int{Name: "latent_layers", V: l.Layers},
+		cliusage.Int{Name: "k", V: l.K}, cliusage.Int{Name: "class_embed", V: l.ClassEmbed}, cliusage.Int{Name: "samples", V: l.Samples},
+		cliusage.Int{Name: "checkpoint_every", V: o.checkEvery}); err != nil {
+		return err
 	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"lr", v.LR}, {"latent_lr", l.LR}, {"beta_max", l.BetaMax}, {"guidance", l.Guidance}} {
-		if err := cliusage.NonNegative(f.name, f.v); err != nil {
-			return cliusage.Errorf("%v (0: the preset's)", err)
-		}
+	if err := cliusage.PresetNumbers(cliusage.Float{Name: "lr", V: v.LR}, cliusage.Float{Name: "latent_lr", V: l.LR}, cliusage.Float{Name: "beta_max", V: l.BetaMax},
+		cliusage.Float{Name: "guidance", V: l.Guidance}); err != nil {
+		return err
 	}
 	if !(l.PUncond <= 1) {
 		return cliusage.Errorf("-p_uncond must be a probability <= 1 (0: 0.2; < 0: no label dropout), got %v", l.PUncond)
@@ -139,10 +132,8 @@ func (o *options) check() error {
 	if o.compareLatent < 0 || o.compareLatent == 1 || o.compareLatent > 1024 {
 		return cliusage.Errorf("-compare_latent must be 0 (none) or a latent dimension in [2, 1024], got %d", o.compareLatent)
 	}
-	switch lrschedule.Kind(v.LRSchedule) {
-	case "", lrschedule.Constant, lrschedule.Cosine, lrschedule.Exponential:
-	default:
-		return cliusage.Errorf("-lr_schedule %q: want %s, %s or %s", v.LRSchedule, lrschedule.Constant, lrschedule.Cosine, lrschedule.Exponential)
+	if err := lrschedule.Kind(v.LRSchedule).Valid(); err != nil {
+		return cliusage.Errorf("-lr_schedule %q: %v", v.LRSchedule, err)
 	}
 	return nil
 }

@@ -113,3 +113,37 @@ func Positive(name string, d time.Duration) error {
 	}
 	return nil
 }
+
+// Int and Float name a flag's value for PresetCounts and PresetNumbers.
+type (
+	Int struct {
+		Name string
+		V    int
+	}
+	Float struct {
+		Name string
+		V    float64
+	}
+)
+
+// PresetCounts returns an Error for the first negative count flag, whose 0 keeps the
+// preset's value: "-name must be >= 1 (0: the preset's), got v".
+func PresetCounts(flags ...Int) error {
+	for _, f := range flags {
+		if f.V < 0 {
+			return Errorf("-%s must be >= 1 (0: the preset's), got %d", f.Name, f.V)
+		}
+	}
+	return nil
+}
+
+// PresetNumbers returns an Error for the first negative, NaN or infinite number flag, whose 0
+// keeps the preset's value: "-name must be a finite number >= 0, got v (0: the preset's)".
+func PresetNumbers(flags ...Float) error {
+	for _, f := range flags {
+		if err := NonNegative(f.Name, f.V); err != nil {
+			return Errorf("%v (0: the preset's)", err)
+		}
+	}
+	return nil
+}
