@@ -22,9 +22,11 @@ package edit
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/godiffusion/notebooks/diffusion/imageops"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
+	"github.com/godiffusion/notebooks/diffusion/seeded"
 )
 
 // Setup is what editing runs share.
@@ -167,7 +169,7 @@ func (s Setup) Inpaint(images, mask []float32, cond []int, start int) (*Result, 
 		return nil, err
 	}
 	if len(mask) == s.Shape.Size() {
-		mask = imageops.Repeat(mask, n)
+		mask = slices.Repeat(mask, n)
 	}
 	if len(mask) != len(images) {
 		return nil, fmt.Errorf("edit: a mask of %d values for %d images of %d values (give one image's mask or one per image)", len(mask), n, s.Shape.Size())
@@ -209,13 +211,9 @@ func Noise(p sampling.Process, images []float32, shape imageops.Shape, t float64
 	if err != nil {
 		return nil, err
 	}
-	z := make([]float32, len(images))
-	d := shape.Size()
+	z := make([]float32, 0, len(images))
 	for i := range n {
-		r := seededNormal(seed, i)
-		for j := range d {
-			z[i*d+j] = float32(r.NormFloat64())
-		}
+		z = append(z, seeded.Normals(imageStream(seed, i), shape.Size())...)
 	}
 	return sampling.Forward(p, images, z, t)
 }

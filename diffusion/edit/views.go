@@ -8,8 +8,8 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/sampling"
 )
 
-// seededNormal returns the random stream of image i of a seed.
-func seededNormal(seed int64, i int) *rand.Rand {
+// imageStream returns the random stream of image i of a seed.
+func imageStream(seed int64, i int) *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15^uint64(i)))
 }
 

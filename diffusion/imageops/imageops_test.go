@@ -217,7 +217,4 @@ func TestMasks(t *testing.T) {
 	if ones != 2 { // row 0, column 3, two channels
 		t.Errorf("clipped rectangle covers %d values, want 2", ones)
 	}
-	if got := Repeat([]float32{1, 2}, 3); !slices.Equal(got, []float32{1, 2, 1, 2, 1, 2}) {
-		t.Errorf("Repeat = %v", got)
-	}
 }

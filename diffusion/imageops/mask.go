@@ -50,12 +50,3 @@ func MaskByName(name string, s Shape) ([]float32, error) {
 	}
 	return nil, fmt.Errorf("imageops: unknown mask %q (want %s)", name, strings.Join(MaskNames, ", "))
 }
-
-// Repeat returns n copies of one image (or mask) back to back.
-func Repeat(image []float32, n int) []float32 {
-	out := make([]float32, 0, n*len(image))
-	for range n {
-		out = append(out, image...)
-	}
-	return out
-}
