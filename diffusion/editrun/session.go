@@ -7,6 +7,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/edit"
 	"github.com/godiffusion/notebooks/diffusion/imagediff"
 	"github.com/godiffusion/notebooks/diffusion/imageops"
+	"github.com/godiffusion/notebooks/diffusion/metrics"
 	"github.com/godiffusion/notebooks/diffusion/mnisteval"
 	"github.com/godiffusion/notebooks/diffusion/mnistrun"
 	"github.com/godiffusion/notebooks/diffusion/progress"
@@ -145,15 +146,5 @@ func (s *Session) Classify(images []float32) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]int, n)
-	for i := range n {
-		best := 0
-		for k := 1; k < 10; k++ {
-			if probs[i*10+k] > probs[i*10+best] {
-				best = k
-			}
-		}
-		out[i] = best
-	}
-	return out, nil
+	return metrics.Predictions(probs, 10)
 }

@@ -114,6 +114,23 @@ func EvaluateClasses(probs []float32, numClasses int, requested []int) (ClassRep
 	return rep, nil
 }
 
+// Predictions returns the most probable class of each sample (the first on a tie) from its
+// numClasses softmax probabilities (the rows of probs), checking them as EvaluateClasses does.
+func Predictions(probs []float32, numClasses int) ([]int, error) {
+	if numClasses < 1 || len(probs)%numClasses != 0 {
+		return nil, fmt.Errorf("metrics: Predictions: %d probabilities are not rows of %d classes", len(probs), numClasses)
+	}
+	out := make([]int, len(probs)/numClasses)
+	for i := range out {
+		c, err := argmaxProbabilities(probs[i*numClasses : (i+1)*numClasses])
+		if err != nil {
+			return nil, fmt.Errorf("metrics: Predictions: sample %d: %w", i, err)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
 // argmaxProbabilities checks that row is a probability vector and returns the index of
 // its largest entry (the first on a tie).
 func argmaxProbabilities(row []float32) (int, error) {

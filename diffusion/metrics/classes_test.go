@@ -103,3 +103,16 @@ func TestEvaluateClassesErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestPredictions(t *testing.T) {
+	got, err := Predictions([]float32{0.1, 0.7, 0.2, 0.5, 0.5, 0}, 3)
+	if err != nil || len(got) != 2 || got[0] != 1 || got[1] != 0 {
+		t.Errorf("Predictions = %v, %v; want [1 0]", got, err)
+	}
+	if _, err := Predictions([]float32{2, -1, 0}, 3); err == nil {
+		t.Error("logits accepted")
+	}
+	if _, err := Predictions([]float32{0.5, 0.5, 0}, 2); err == nil {
+		t.Error("a ragged batch accepted")
+	}
+}
