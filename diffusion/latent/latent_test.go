@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
+	"github.com/godiffusion/notebooks/diffusion/mnisteval"
 	"github.com/godiffusion/notebooks/diffusion/spiral"
 	"github.com/godiffusion/notebooks/diffusion/vae"
 )
@@ -268,5 +270,61 @@ func TestConfig(t *testing.T) {
 		if _, err := o.Config(); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
+	}
+}
+
+func TestPlaneReading(t *testing.T) {
+	// 2 x 2 cells: digits 1, 1, 7, 4 win; digit 3 reaches 0.4 somewhere but never wins.
+	probs := make([]float32, 4*mnist.NumClasses)
+	for i, d := range []int{1, 1, 7, 4} {
+		probs[i*10+d] = 0.6
+		probs[i*10+3] = 0.1 * float32(i+1)
+	}
+	r := newPlaneReading(probs, 2, 3)
+	if !slices.Equal(r.Class, []int{1, 1, 7, 4}) || r.Share[1] != 0.5 || r.Share[7] != 0.25 || math.Abs(r.Best[3]-0.4) > 1e-6 {
+		t.Errorf("reading %+v", r)
+	}
+	if m := r.Missing(); len(m) != 7 || slices.Contains(m, 1) || !slices.Contains(m, 3) {
+		t.Errorf("missing digits %v, want all but 1, 4, 7", m)
+	}
+	if b := r.AccuracyBound(); math.Abs(b-0.3) > 1e-12 {
+		t.Errorf("accuracy bound %v, want 0.3", b)
+	}
+	if !strings.Contains(r.Summary(), "mean accuracy <= 0.30") {
+		t.Errorf("summary %q does not state the bound", r.Summary())
+	}
+	if c := cellCentre(0, 2, 3); c != -1.5 {
+		t.Errorf("centre of the first of 2 cells over [-3, 3]: %v, want -1.5", c)
+	}
+
+	// On a real (untrained) VAE and evaluator: every cell classified, the shares sum to 1,
+	// and the figure renders; d_z = 8 has no latent plane.
+	s := testStudy(t, 2)
+	ev, err := mnisteval.New(testBackend(t), mnisteval.DefaultConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = s.ReadPlane(ev, 8, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, v := range r.Share {
+		sum += v
+	}
+	if len(r.Class) != 64 || math.Abs(sum-1) > 1e-9 {
+		t.Errorf("%d cells, shares summing to %v", len(r.Class), sum)
+	}
+	if png, err := s.PlaneFigure(r, 50); err != nil || len(png) == 0 {
+		t.Errorf("figure: %v", err)
+	}
+	if _, err := testStudy(t, 8).ReadPlane(ev, 8, 3); err == nil || !strings.Contains(err.Error(), "d_z = 2") {
+		t.Errorf("d_z = 8 accepted (%v)", err)
+	}
+	if r, err := s.ReadPlane(ev, 4, 0); err != nil || r.Extent <= 0 || math.Mod(r.Extent, 0.5) != 0 {
+		t.Errorf("extent from the data: %v (%v), want a positive multiple of 0.5", r.Extent, err)
+	}
+	if _, err := s.ReadPlane(ev, 1, 3); err == nil {
+		t.Error("a 1 x 1 grid accepted")
 	}
 }

@@ -90,6 +90,12 @@ func (o Overrides) Config() (Config, error) {
 	return c, c.Validate()
 }
 
+// ComparisonEpochs is the preset's training of a VAE trained only to compare latent
+// dimensions (notebook 07's d_z = 8 beside the exam's d_z = 2): smoke 2, cpu 10, paper 15
+// epochs. Beyond 10 epochs the d_z = 8 test -ELBO moves little, and the whole notebook must
+// fit its time budget.
+func ComparisonEpochs(p preset.Preset) int { return preset.Pick(p, 2, 10, 15) }
+
 // Validate reports a configuration that cannot run, naming the problem.
 func (c Config) Validate() error {
 	if err := c.Net.Validate(); err != nil {

@@ -124,7 +124,10 @@ func (r *latentRun) conditional(s *vae.Study, m *vae.Model) error {
 	}
 	if dz := r.o.compareLatent; dz > 0 && dz != ls.Latent() {
 		vo := r.o.o
-		vo.Latent = dz
+		vo.Latent, vo.Epochs = dz, r.o.compareEpochs
+		if vo.Epochs == 0 {
+			vo.Epochs = vae.ComparisonEpochs(r.cfg.Preset)
+		}
 		vcfg, err := vo.Config()
 		if err != nil {
 			return err
@@ -181,6 +184,16 @@ func (r *latentRun) sweep(ls *latent.Study) ([]string, [][]latent.Row, error) {
 	}
 	fmt.Fprintf(r.w, "guidance sweep, d_z = %d:\n%s", ls.Latent(), latent.SweepTable(rows))
 	fmt.Fprintln(r.w, ls.TargetLine(rows))
+	if ls.Latent() == 2 {
+		pr, err := ls.ReadPlane(ev, latent.PlaneGrid, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintln(r.w, pr.Summary())
+		if err := r.figs.Named("latent_plane_reading")(ls.PlaneFigure(pr, 2000)); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := r.figs.Named(fmt.Sprintf("latent_cfg_latents_dz%d", ls.Latent()))(ls.LatentsFigure(
 		latent.LatentPanel{Title: fmt.Sprintf("CFG w = %g, by requested digit", w), Samples: grid, ByDigit: true})); err != nil {
 		return nil, nil, err

@@ -14,7 +14,9 @@
 // latents over the data's), cfg (the class-conditional latent score network with
 // classifier-free guidance: 10 samples per digit at -guidance, accuracy per digit, the
 // guidance sweep w in {0, 1, 3, 7.5, 15}; with -compare_latent the same for a VAE of that
-// d_z, in the same figure and table), all (the default). Every model is trained once and
+// d_z trained for -compare_epochs, in the same figure and table; with d_z = 2 the evaluator's
+// reading of the decoded latent plane, the bound on any latent sampler's accuracy), all (the
+// default). Every model is trained once and
 // reused from its checkpoint while its configuration matches. Figures go to -out (default
 // outputs/vae); the checkpoints to outputs/checkpoints: vae_dz<d_z>, latent_score_dz<d_z>,
 // latent_cfg_dz<d_z>, mnist_evaluator.
@@ -60,6 +62,7 @@ type options struct {
 	o             vae.Overrides
 	l             latent.Overrides
 	compareLatent int
+	compareEpochs int
 	out, ckp      string
 	checkEvery    int
 }
@@ -89,6 +92,7 @@ func parse(args []string) (*options, []string, error) {
 	fs.Float64Var(&o.l.Guidance, "guidance", 0, "classifier-free guidance scale of the digit grid (0: 7.5, the exam's)")
 	fs.IntVar(&o.l.Samples, "samples", 0, "digits per scored set (0: the preset's)")
 	fs.IntVar(&o.compareLatent, "compare_latent", 0, "cfg: also run the conditional latent diffusion on a VAE of this d_z (e.g. 8; 0: none)")
+	fs.IntVar(&o.compareEpochs, "compare_epochs", 0, "cfg: training epochs of the -compare_latent VAE (0: the preset's, cpu 10)")
 	fs.StringVar(&o.out, "out", "", "directory for the figures (default: outputs/vae)")
 	fs.StringVar(&o.ckp, "checkpoints", "", "directory of the checkpoints (default: outputs/checkpoints)")
 	fs.IntVar(&o.checkEvery, "checkpoint_every", 0, "also save the resumable training states every this many steps (0: every minute)")
@@ -116,7 +120,7 @@ func (o *options) check() error {
 		cliusage.Int{Name: "train_size", V: v.TrainSize}, cliusage.Int{Name: "test_size", V: v.TestSize}, cliusage.Int{Name: "latent_steps", V: l.Steps},
 		cliusage.Int{Name: "latent_batch", V: l.Batch}, cliusage.Int{Name: "latent_width", V: l.Width}, cliusage.Int{Name: "latent_layers", V: l.Layers},
 		cliusage.Int{Name: "k", V: l.K}, cliusage.Int{Name: "class_embed", V: l.ClassEmbed}, cliusage.Int{Name: "samples", V: l.Samples},
-		cliusage.Int{Name: "checkpoint_every", V: o.checkEvery}); err != nil {
+		cliusage.Int{Name: "checkpoint_every", V: o.checkEvery}, cliusage.Int{Name: "compare_epochs", V: o.compareEpochs}); err != nil {
 		return err
 	}
 	if err := cliusage.PresetNumbers(cliusage.Float{Name: "lr", V: v.LR}, cliusage.Float{Name: "latent_lr", V: l.LR}, cliusage.Float{Name: "beta_max", V: l.BetaMax},
