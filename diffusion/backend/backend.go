@@ -8,11 +8,16 @@
 //
 // The Go backend runs the ops of a graph one after the other ("ops_sequential"; each op,
 // matmuls above all, still uses every core) unless the configuration names another
-// ops_* mode. Its parallel op scheduler in github.com/gomlx/compute v0.1.2 can deadlock:
-// a worker-pool wake-up (sync.Cond.Signal) meant for workerspool.Saturate can be taken by
-// a WaitToStart waiter, and Saturate then waits forever. We saw a training run freeze
-// that way; the sequential mode costs ~1.4x per training step (BenchmarkDenoiserTrainStep,
-// batch 1000: 61 ms vs 43 ms). GOMLX_BACKEND=go:ops_parallel opts back in.
+// ops_* mode. Its parallel op scheduler in github.com/gomlx/compute v0.1.2 deadlocks: it
+// runs each ready node as a task of the bounded worker pool (2 x GOMAXPROCS slots), and a
+// matrix product inside such a task fans out with workerspool.Saturate, which waits for a
+// free slot of the same pool before starting any work of its own; when every slot is held
+// by a node waiting in Saturate, none is ever freed (TestParallelScheduler reproduces it
+// with 16 independent 256 x 256 products and shows that an unbounded pool,
+// "go:parallelism=-1,ops_parallel", finishes the same graph). We saw a training run
+// freeze that way; the sequential mode cost ~1.4x per training step then
+// (BenchmarkDenoiserTrainStep, batch 1000: 61 ms vs 43 ms). GOMLX_BACKEND=go:ops_parallel
+// opts back in (deadlock included); go:parallelism=-1,ops_parallel is the safe form.
 //
 // New wraps the Go backend in ElideIdentityTransposes (see there), which only removes
 // transposes that leave every axis in place.
