@@ -8,6 +8,7 @@ import (
 	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/plot"
@@ -159,31 +160,46 @@ func SweepFigure(names []string, sweeps [][]Row) ([]byte, error) {
 	acc.Title.Text, fid.Title.Text = "evaluator accuracy vs guidance", "FID vs guidance"
 	acc.X.Label.Text, fid.X.Label.Text = "guidance scale w", "guidance scale w"
 	acc.Y.Label.Text, fid.Y.Label.Text = "accuracy (requested digit)", "FID (evaluator features)"
-	acc.Y.Min, acc.Y.Max = 0, 1.3 // room for the legend above the curves
+	acc.Y.Min, acc.Y.Max = 0, 1.7 // room for the legend above the curves
+	fidMax := 0.0
 	for i, rows := range sweeps {
-		var pa, pf plotter.XYs
+		var pa, pf, ma, mf plotter.XYs
 		for _, r := range rows {
 			if r.Classes == nil || math.IsNaN(r.Guidance) {
 				continue
 			}
 			pa = append(pa, plotter.XY{X: r.Guidance, Y: r.Classes.Accuracy})
 			pf = append(pf, plotter.XY{X: r.Guidance, Y: r.FID})
+			fidMax = max(fidMax, r.FID)
+			if r.Mode != nil && r.Mode.Classes != nil {
+				fidMax = max(fidMax, r.Mode.FID)
+				ma = append(ma, plotter.XY{X: r.Guidance, Y: r.Mode.Classes.Accuracy})
+				mf = append(mf, plotter.XY{X: r.Guidance, Y: r.Mode.FID})
+			}
 		}
 		if len(pa) == 0 {
 			return nil, fmt.Errorf("latent.SweepFigure: sweep %q has no conditional rows", names[i])
 		}
 		for _, pp := range []struct {
-			p   *gplot.Plot
-			xys plotter.XYs
-		}{{acc, pa}, {fid, pf}} {
+			p    *gplot.Plot
+			xys  plotter.XYs
+			mode bool
+		}{{acc, pa, false}, {fid, pf, false}, {acc, ma, true}, {fid, mf, true}} {
+			if len(pp.xys) == 0 {
+				continue
+			}
 			l, pts, err := plotter.NewLinePoints(pp.xys)
 			if err != nil {
 				return nil, fmt.Errorf("latent.SweepFigure: %w", err)
 			}
 			l.Color, pts.Color = plot.Palette[i%len(plot.Palette)], plot.Palette[i%len(plot.Palette)]
 			l.Width = vg.Points(1.5)
+			name := names[i] + ", mean images"
+			if pp.mode {
+				l.Dashes, pts.Shape, name = []vg.Length{vg.Points(5), vg.Points(3)}, draw.TriangleGlyph{}, names[i]+", mode images"
+			}
 			pp.p.Add(l, pts)
-			pp.p.Legend.Add(names[i], l, pts)
+			pp.p.Legend.Add(name, l, pts)
 		}
 	}
 	target, err := plotter.NewLine(plotter.XYs{{X: 0, Y: AccuracyTarget}, {X: maxGuidance(sweeps), Y: AccuracyTarget}})
@@ -197,7 +213,8 @@ func SweepFigure(names []string, sweeps [][]Row) ([]byte, error) {
 	acc.Add(plotter.NewGrid())
 	fid.Add(plotter.NewGrid())
 	fid.Legend.Top = true
-	return plot.Tiles("Classifier-free guidance: accuracy against FID", [][]*gplot.Plot{{acc, fid}}, 11*vg.Centimeter, 8*vg.Centimeter)
+	fid.Y.Min, fid.Y.Max = 0, 1.6*fidMax
+	return plot.Tiles("Classifier-free guidance: accuracy against FID", [][]*gplot.Plot{{acc, fid}}, 11*vg.Centimeter, 9.5*vg.Centimeter)
 }
 
 func maxGuidance(sweeps [][]Row) float64 {

@@ -328,3 +328,52 @@ func TestPlaneReading(t *testing.T) {
 		t.Error("a 1 x 1 grid accepted")
 	}
 }
+
+func TestTargetLine(t *testing.T) {
+	rows := func(acc, mode float64) []Row {
+		r := Row{Guidance: 7.5, FID: 10, Classes: &metrics.ClassReport{Accuracy: acc}}
+		if mode >= 0 {
+			r.Mode = &Row{Guidance: 7.5, FID: 5, Classes: &metrics.ClassReport{Accuracy: mode}}
+		}
+		return []Row{r}
+	}
+	s2, s8 := testStudy(t, 2), testStudy(t, 8)
+	s2.Config.Guidance, s8.Config.Guidance = 7.5, 7.5
+	for _, c := range []struct {
+		s         *Study
+		acc, mode float64
+		want      string
+	}{{s2, 0.9, -1, "d_z = 2: met."}, {s2, 0.5, -1, "**not met**."}, {s2, 0.5, 0.97, "**not met** on the mean images, met on the mode images"},
+		{s8, 0.9, 0.95, "comparison, not the target's): above it on the mean images, above it on the mode images"}, {s8, 0.5, -1, "below it."}} {
+		if got := c.s.TargetLine(rows(c.acc, c.mode)); !strings.Contains(got, c.want) {
+			t.Errorf("d_z %d, accuracy %v/%v: %q, want %q in it", c.s.Latent(), c.acc, c.mode, got, c.want)
+		}
+	}
+}
+
+func TestModeImagesAndScore(t *testing.T) {
+	if got := ModeImages([]float32{0, 0.49, 0.5, 0.9}); !slices.Equal(got, []float32{0, 0, 1, 1}) {
+		t.Errorf("mode images %v", got)
+	}
+	// A decoded set is scored twice, the test digits once.
+	s := testStudy(t, 2)
+	ev, err := mnisteval.New(testBackend(t), mnisteval.DefaultConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := s.DecodedTest(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Score(ev, "decoded", dec)
+	if err != nil || r.Mode == nil || r.Mode.Classes == nil || r.Mode.FID == r.FID {
+		t.Fatalf("decoded set: %+v (%v): want a mode-image score of its own", r, err)
+	}
+	real := &Samples{Images: s.Test.Images[:20*784], Labels: s.Test.Labels[:20], N: 20}
+	if r, err := Score(ev, "test", real); err != nil || r.Mode != nil {
+		t.Errorf("test digits: mode %+v (%v), want none", r.Mode, err)
+	}
+	if tab := Table([]Row{r}); !strings.Contains(tab, "accuracy, mode images") {
+		t.Errorf("table without the mode columns:\n%s", tab)
+	}
+}
