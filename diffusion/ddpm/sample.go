@@ -112,6 +112,14 @@ type DDIMConfig struct {
 	Classifier    *Classifier
 	Labels        []int
 	GuidanceScale float64
+
+	// Weak, if set, guides the denoiser with this weaker version of itself before the
+	// classifier guidance (autoguidance, Karras et al. 2024; see Denoiser.Autoguided):
+	// eps = eps_weak + AutoguideScale (eps - eps_weak) for steps k in AutoguideInterval (nil:
+	// every step), then eps_hat = eps - GuidanceScale sqrt(1 - abar_t) grad as above.
+	Weak              *Denoiser
+	AutoguideScale    float64
+	AutoguideInterval *sampling.Interval
 }
 
 // SampleDDIM draws n points with the deterministic DDIM update
@@ -136,7 +144,12 @@ func (d *Denoiser) SampleDDIM(n int, cfg DDIMConfig) (out *Samples, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := d.shardedModel(cfg.Workers)
+	var m sampling.Model
+	if cfg.Weak != nil {
+		m, err = d.Autoguided(cfg.Weak, cfg.AutoguideScale, cfg.AutoguideInterval, cfg.Speed)
+	} else {
+		m, err = d.shardedModel(cfg.Workers)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +218,12 @@ func (d *Denoiser) SampleWith(sampler sampling.Sampler, n, steps int, seed int64
 // denoiser itself, or a guided version of it such as Autoguided), with a sampler on steps
 // evenly spaced time steps.
 func (d *Denoiser) SampleModel(m sampling.Model, sampler sampling.Sampler, n, steps int, seed int64) (out *Samples, err error) {
+	return d.SampleModelRecorded(m, sampler, n, steps, seed, 0)
+}
+
+// SampleModelRecorded is SampleModel recording the points every recordEvery steps (0: none)
+// in the Frames of the samples, as SampleConfig.RecordEvery.
+func (d *Denoiser) SampleModelRecorded(m sampling.Model, sampler sampling.Sampler, n, steps int, seed int64, recordEvery int) (out *Samples, err error) {
 	defer recoverError(&err, "ddpm.Denoiser.SampleModel")
 	if m == nil || sampler == nil {
 		return nil, fmt.Errorf("ddpm.SampleModel: needs a model and a sampler")
@@ -217,7 +236,7 @@ func (d *Denoiser) SampleModel(m sampling.Model, sampler sampling.Sampler, n, st
 		return nil, err
 	}
 	o := sampling.Options{N: n, Dim: d.Net.DataDim, Process: d.Process(), Grid: grid, Seed: seed}
-	return run(n, 0, nil, &o, func() ([]float32, error) { return sampler(m, o) })
+	return run(n, recordEvery, nil, &o, func() ([]float32, error) { return sampler(m, o) })
 }
 
 // Autoguided returns the denoiser guided by a weaker version of itself (Karras et al. 2024,

@@ -23,6 +23,12 @@ func (d *Denoiser) Process() sampling.Process { return sampling.Discrete{Schedul
 // conditions, which are the labels classifier guidance steers to (Classifier.GuidanceGrad).
 func (d *Denoiser) SamplingModel() (sampling.Model, error) { return d.shardedModel(1) }
 
+// SamplingModelSharded is SamplingModel evaluating the network on speed.Workers shards of the
+// points concurrently (the samples do not depend on it).
+func (d *Denoiser) SamplingModelSharded(speed Speed) (sampling.Model, error) {
+	return d.shardedModel(speed.Workers)
+}
+
 // shardedModel is SamplingModel evaluating the network on up to workers shards of the points
 // concurrently.
 func (d *Denoiser) shardedModel(workers int) (sampling.Model, error) {

@@ -63,13 +63,13 @@ func Lines(opts Options, curves ...Curve) ([]byte, error) {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = logTicks{}
 	} else {
-		p.Y.Tick.Marker = preciseTicks{}
+		p.Y.Tick.Marker = PreciseTicks{}
 	}
 	if opts.LogX {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = logTicks{}
 	} else {
-		p.X.Tick.Marker = preciseTicks{}
+		p.X.Tick.Marker = PreciseTicks{}
 	}
 	for i, c := range curves {
 		if len(c.X) != len(c.Y) {
@@ -211,12 +211,12 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// preciseTicks are gonum's default ticks labelled with as many decimals as their spacing
+// PreciseTicks (a gonum Ticker) are gonum's default ticks labelled with as many decimals as their spacing
 // needs (the default labels of a narrow range such as 2.14..2.23 can all read "2.2").
-type preciseTicks struct{}
+type PreciseTicks struct{}
 
 // Ticks implements plot.Ticker.
-func (preciseTicks) Ticks(lo, hi float64) []plot.Tick {
+func (PreciseTicks) Ticks(lo, hi float64) []plot.Tick {
 	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
 	step := math.Inf(1)
 	prev := math.NaN()

@@ -108,7 +108,7 @@ func TestLogTicksLabelASubDecadeRange(t *testing.T) {
 }
 
 func TestPreciseTicksOfStepsAreIntegers(t *testing.T) {
-	for _, tk := range (preciseTicks{}).Ticks(1, 1875) {
+	for _, tk := range (PreciseTicks{}).Ticks(1, 1875) {
 		if strings.Contains(tk.Label, ".") {
 			t.Errorf("tick label %q on [1, 1875]: want an integer", tk.Label)
 		}
@@ -117,7 +117,7 @@ func TestPreciseTicksOfStepsAreIntegers(t *testing.T) {
 
 func TestPreciseTicksAreDistinct(t *testing.T) {
 	seen := map[string]bool{}
-	for _, tk := range (preciseTicks{}).Ticks(2.14, 2.23) {
+	for _, tk := range (PreciseTicks{}).Ticks(2.14, 2.23) {
 		if tk.Label == "" {
 			continue
 		}
@@ -135,7 +135,7 @@ func TestPreciseTicksAreDistinct(t *testing.T) {
 // were once labelled 2, 3, 4 (the curves looked 0.25 lower than they were).
 func TestPreciseTicksLabelTheirValues(t *testing.T) {
 	for _, r := range [][2]float64{{2.144, 4.4}, {1, 1875}, {2.14, 2.23}, {0.013, 0.97}, {-3.3, 12.7}} {
-		for _, tk := range (preciseTicks{}).Ticks(r[0], r[1]) {
+		for _, tk := range (PreciseTicks{}).Ticks(r[0], r[1]) {
 			if tk.Label == "" {
 				continue
 			}

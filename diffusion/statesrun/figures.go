@@ -180,7 +180,9 @@ func samplerLabel(name string) string {
 	case "ddim":
 		return "DDIM"
 	case "ddpm":
-		return "ancestral DDPM (strided)"
+		return "ancestral (beta)"
+	case "ddpm-posterior":
+		return "ancestral (posterior variance)"
 	case "dpm++2m":
 		return "DPM-Solver++(2M)"
 	case "heun":

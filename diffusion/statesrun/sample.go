@@ -75,37 +75,23 @@ func ScoreSteps(d *ddpm.Denoiser, data *Data, ddimSteps []int, n int, speed ddpm
 // each set against the data. speed shards the network calls (no result depends on it).
 func ScoreSamplers(d *ddpm.Denoiser, data *Data, samplers []string, steps []int, n int, speed ddpm.Speed, seed int64) ([]StepScore, error) {
 	var out []StepScore
-	score := func(name string, s int, smp *ddpm.Samples) error {
-		rep, err := data.Reference.Evaluate(Points(smp.Points))
-		if err != nil {
-			return err
-		}
-		out = append(out, StepScore{Sampler: name, Steps: s, Report: rep, Duration: smp.Duration})
-		return nil
-	}
 	for _, name := range samplers {
-		sampler, err := sampling.SamplerByName(name, 0)
-		if err != nil {
+		if _, err := sampling.SamplerByName(name, 0); err != nil {
 			return nil, err
 		}
 		for _, s := range steps {
-			smp, err := d.SampleWith(sampler, n, s, seed, speed)
+			sc, err := ScoreSampler(nil, d, "", data, Sampler{Name: name, Steps: s}, n, speed, seed)
 			if err != nil {
-				return nil, fmt.Errorf("statesrun: %s, %d steps: %w", name, s, err)
-			}
-			if err := score(name, s, smp); err != nil {
 				return nil, err
 			}
+			out = append(out, sc)
 		}
 	}
-	smp, err := d.Sample(n, ddpm.SampleConfig{Seed: seed, Speed: speed})
+	sc, err := ScoreSampler(nil, d, "", data, AssignmentSampler(), n, speed, seed)
 	if err != nil {
 		return nil, err
 	}
-	if err := score("ddpm", d.Schedule.T(), smp); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return append(out, sc), nil
 }
 
 // GuidedSet is the guided samples of one state with their score.
@@ -118,13 +104,27 @@ type GuidedSet struct {
 
 // SampleGuided draws n points per state with classifier guidance (DDIM with ddimSteps
 // steps; 0 means all T steps, the assignment's deterministic guided sampler) and scores
-// each set against all five states, with its purity. speed as in ScoreSteps.
+// each set (EvaluateGuided). speed as in ScoreSteps.
 func SampleGuided(d *ddpm.Denoiser, c *ddpm.Classifier, data *Data, n, ddimSteps int, speed ddpm.Speed, scale float64, seed int64) ([]GuidedSet, time.Duration, error) {
+	return SampleGuidedWith(d, c, nil, data, n, GuidedSampler{Steps: ddimSteps, Scale: scale}, speed, seed)
+}
+
+// SampleGuidedWith draws n points per state with the guided sampler g and scores each set
+// (EvaluateGuided). weak is g's weak denoiser (LoadWeakDenoiser(g.Weak); used only when g's
+// autoguidance is on, then it must be set).
+func SampleGuidedWith(d *ddpm.Denoiser, c *ddpm.Classifier, weak *ddpm.Denoiser, data *Data, n int, g GuidedSampler, speed ddpm.Speed, seed int64) ([]GuidedSet, time.Duration, error) {
 	labels := make([]int, states.NumLabels)
 	for i := range labels {
 		labels[i] = i
 	}
-	smp, err := d.SampleGuided(c, labels, n, scale, ddpm.DDIMConfig{Steps: ddimSteps, Seed: seed, Speed: speed})
+	cfg := ddpm.DDIMConfig{Steps: g.Steps, Seed: seed, Speed: speed}
+	if g.On() {
+		if weak == nil {
+			return nil, 0, fmt.Errorf("statesrun: %s needs the weak denoiser of step %d", g, g.Weak)
+		}
+		cfg.Weak, cfg.AutoguideScale, cfg.AutoguideInterval = weak, g.W, g.Interval
+	}
+	smp, err := d.SampleGuided(c, labels, n, g.Scale, cfg)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -134,11 +134,34 @@ func SampleGuided(d *ddpm.Denoiser, c *ddpm.Classifier, data *Data, n, ddimSteps
 	var sets []GuidedSet
 	for i, y := range labels {
 		pts := smp.Points[2*n*i : 2*n*(i+1)]
-		rep, err := data.Reference.EvaluateConditional(Points(pts), y)
+		rep, err := EvaluateGuided(data, Points(pts), y)
 		if err != nil {
 			return nil, 0, err
 		}
 		sets = append(sets, GuidedSet{Label: y, Name: states.Names[y], Points: pts, Report: rep})
 	}
 	return sets, smp.Duration, nil
+}
+
+// EvaluateGuided scores samples drawn for one state: NLL, precision and off-outline against all
+// five states (as the course grades), the purity, and the recall against the requested state's
+// own points (the share of them inside the samples' k-NN manifold; against all five states a
+// one-state set could reach only about a fifth).
+func EvaluateGuided(data *Data, samples [][2]float64, label int) (metrics.Report, error) {
+	rep, err := data.Reference.EvaluateConditional(samples, label)
+	if err != nil {
+		return metrics.Report{}, err
+	}
+	own := data.All.OfLabel(label)
+	if len(own) == 0 {
+		return metrics.Report{}, fmt.Errorf("statesrun: no real points of label %d", label)
+	}
+	m, err := metrics.NewManifold(samples, data.Reference.Options().K)
+	if err != nil {
+		return metrics.Report{}, err
+	}
+	if rep.Recall, err = m.Coverage(own); err != nil {
+		return metrics.Report{}, err
+	}
+	return rep, nil
 }

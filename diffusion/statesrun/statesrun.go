@@ -47,6 +47,11 @@ type Config struct {
 	// WeakSteps lists the training steps after which TrainDenoiser also saves the denoiser as
 	// it is then (WeakDir), the weak models of autoguidance; they cost no training.
 	WeakSteps []int
+	// Sampler draws the deliverable unconditional samples (uncond_gen_samples) and Guided the
+	// guided ones (cond_gen_samples_*): the preset's best measured choice (docs/STATUS.md);
+	// AssignmentSampler and AssignmentGuidedSampler are the assignment's.
+	Sampler Sampler
+	Guided  GuidedSampler
 	// CheckpointEvery, if > 0, saves the resumable training state (trainstate) after every
 	// CheckpointEvery steps; CheckpointInterval saves it when that much training time passed
 	// since the last save (0: trainstate.DefaultInterval, one minute; < 0: never by time).
@@ -67,7 +72,9 @@ func PresetConfig(p preset.Preset) (Config, error) {
 		Preset: p, Data: "builtin", Seed: 1, ValFraction: 0.1, Model: m,
 		NumSamples: preset.Pick(p, 500, 5000, 5000),
 		ProbeEvery: preset.Pick(p, 100, 1000, 2000), ProbeSamples: preset.Pick(p, 500, 2000, 5000), ProbeDDIMSteps: 50,
-		WeakSteps: []int{preset.Pick(p, 100, 1000, 2000), preset.Pick(p, 200, 3000, 5000)},
+		WeakSteps: []int{preset.Pick(p, 100, 1000, 2000), preset.Pick(p, 150, 2000, 4000), preset.Pick(p, 200, 3000, 5000), preset.Pick(p, 250, 5000, 10000)},
+		Sampler:   presetSampler(p),
+		Guided:    presetGuided(p),
 	}, nil
 }
 

@@ -9,6 +9,15 @@
 //	go run ./diffusion/cmd/states all       # all of the above, timed
 //
 // Figures (loss curves, samples) are written next to the samples as PNG.
+//
+// The deliverable samples come from the preset's samplers (statesrun.Config.Sampler and
+// Guided; at cpu the unconditional ones are autoguided by the training's step-3000 checkpoint,
+// w 2); -plain-sampler draws them with the assignment's samplers, and -sampler,
+// -autoguide-weak, -autoguide-w and -autoguide-interval choose others:
+//
+//	go run ./diffusion/cmd/states sample -plain-sampler                  # ancestral, beta, 500 steps
+//	go run ./diffusion/cmd/states sample -autoguide-w 1.5 -autoguide-interval 0,199
+//	go run ./diffusion/cmd/states guide -autoguide-weak 3000 -autoguide-w 2 -ddim 250
 package main
 
 import (
@@ -49,8 +58,7 @@ type options struct {
 	samples, ddim     int
 	workers           int
 	scale             float64
-	weak              int     // autoguidance: training step of the weak denoiser (0: none)
-	agScale           float64 // autoguidance scale w
+	sampler           statesrun.SamplerFlags // -sampler, -autoguide-*, -plain-sampler
 }
 
 func main() {
@@ -97,8 +105,11 @@ func parse(args []string) (string, options, error) {
 	fs.IntVar(&o.samples, "samples", 0, "samples per set (0: the preset's, 5000 at cpu)")
 	fs.IntVar(&o.ddim, "ddim", 0, "guided sampling steps (0: all T steps, the assignment's sampler)")
 	fs.Float64Var(&o.scale, "scale", 1, "classifier guidance scale")
-	fs.IntVar(&o.weak, "autoguide-weak", 0, "sample: guide the denoiser with its checkpoint after this training step (autoguidance; 0: off; saved at the preset's WeakSteps)")
-	fs.Float64Var(&o.agScale, "autoguide-w", 2, "sample: autoguidance scale w (1: no guidance)")
+	fs.StringVar(&o.sampler.Sampler, "sampler", "", "sample: the unconditional sampler, one of "+strings.Join(sampling.SamplerNames(), ", ")+" (ddpm: ancestral with beta, the assignment's; \"\": the preset's)")
+	fs.IntVar(&o.sampler.Weak, "autoguide-weak", 0, "sample, guide: guide the denoiser with its checkpoint after this training step (autoguidance; one of the preset's WeakSteps; 0: the preset's)")
+	fs.Float64Var(&o.sampler.W, "autoguide-w", 0, "sample, guide: autoguidance scale w (1: no autoguidance; 0: the preset's)")
+	fs.StringVar(&o.sampler.Interval, "autoguide-interval", "", `sample, guide: autoguide only the steps k in "lo,hi" (0-based, 0 = least noise; "all": every step; "": the preset's)`)
+	fs.BoolVar(&o.sampler.Plain, "plain-sampler", false, "sample, guide: the assignment's samplers (ancestral with beta, 500 steps; guided: the deterministic update), no autoguidance")
 	fs.IntVar(&o.workers, "workers", 0, "concurrent workers for training and sampling (0: the preset's; 2 uses both cores)")
 	if err := cliusage.Parse(fs, args[1:]); err != nil {
 		return "", o, err
@@ -113,7 +124,7 @@ func parse(args []string) (string, options, error) {
 		name string
 		v    int
 	}{{"steps", o.steps}, {"batch", o.batch}, {"csteps", o.csteps}, {"cbatch", o.cbatch}, {"samples", o.samples},
-		{"ddim", o.ddim}, {"autoguide-weak", o.weak}, {"workers", o.workers}} {
+		{"ddim", o.ddim}, {"autoguide-weak", o.sampler.Weak}, {"workers", o.workers}} {
 		if c.v < 0 {
 			return "", o, cliusage.Errorf("-%s must be >= 0 (0: the preset's), got %d", c.name, c.v)
 		}
@@ -121,10 +132,18 @@ func parse(args []string) (string, options, error) {
 	for _, c := range []struct {
 		name string
 		v    float64
-	}{{"lr", o.lr}, {"clr", o.clr}, {"scale", o.scale}, {"autoguide-w", o.agScale}} {
+	}{{"lr", o.lr}, {"clr", o.clr}, {"scale", o.scale}, {"autoguide-w", o.sampler.W}} {
 		if err := cliusage.NonNegative(c.name, c.v); err != nil {
 			return "", o, err
 		}
+	}
+	if o.sampler.Sampler != "" {
+		if _, err := sampling.SamplerByName(o.sampler.Sampler, 0); err != nil {
+			return "", o, cliusage.Errorf("-sampler: %w", err)
+		}
+	}
+	if _, err := statesrun.ParseInterval(o.sampler.Interval); err != nil {
+		return "", o, cliusage.Errorf("-autoguide-interval: %w", err)
 	}
 	if o.timeSkew != 0 && !(o.timeSkew >= 1 && o.timeSkew < 1e300) {
 		return "", o, cliusage.Errorf("-time-skew must be 0 (the preset's) or a finite exponent >= 1, got %v", o.timeSkew)
@@ -160,6 +179,13 @@ func run(cmd string, o options) error {
 	cfg.Data, cfg.Seed = o.data, o.seed
 	if err := cfg.Apply(statesrun.Overrides{Steps: o.steps, Batch: o.batch, LR: o.lr, TimeSkew: o.timeSkew,
 		CSteps: o.csteps, CBatch: o.cbatch, CLR: o.clr, Samples: o.samples, Workers: o.workers}); err != nil {
+		return cliusage.Wrap(err)
+	}
+	if o.ddim > 0 {
+		cfg.Guided.Steps = o.ddim
+	}
+	cfg.Guided.Scale = o.scale
+	if err := cfg.ApplySamplers(o.sampler); err != nil {
 		return cliusage.Wrap(err)
 	}
 	data, err := statesrun.LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
@@ -269,7 +295,7 @@ func classify(e *env, _ options) error {
 	return writePNG(e, "classifier_loss", png, err)
 }
 
-func sample(e *env, o options) error {
+func sample(e *env, _ options) error {
 	dir, err := ckpt("denoiser")
 	if err != nil {
 		return err
@@ -278,26 +304,13 @@ func sample(e *env, o options) error {
 	if err != nil {
 		return err
 	}
-	var s *ddpm.Samples
-	if o.weak > 0 {
-		weak, err := statesrun.LoadWeakDenoiser(e.b, dir, o.weak)
-		if err != nil {
-			return err
-		}
-		m, err := d.Autoguided(weak, o.agScale, nil, e.cfg.Model.Speed)
-		if err != nil {
-			return err
-		}
-		if s, err = d.SampleModel(m, func(m sampling.Model, so sampling.Options) ([]float32, error) {
-			return sampling.Ancestral(m, so, sampling.BetaVariance)
-		}, e.cfg.NumSamples, d.Schedule.T(), e.cfg.Seed); err != nil {
-			return err
-		}
-		fmt.Printf("autoguided by the denoiser of step %d, w %g\n", o.weak, o.agScale)
-	} else if s, err = d.Sample(e.cfg.NumSamples, ddpm.SampleConfig{Seed: e.cfg.Seed, Speed: e.cfg.Model.Speed}); err != nil {
+	sm := e.cfg.Sampler
+	s, err := sm.Sample(e.b, d, dir, e.cfg.NumSamples, e.cfg.Model.Speed, e.cfg.Seed, 0)
+	if err != nil {
 		return err
 	}
-	fmt.Printf("%d samples x %d steps in %s (%.0f samples/s)\n", e.cfg.NumSamples, d.Schedule.T(), s.Duration.Round(time.Millisecond), float64(e.cfg.NumSamples)/s.Duration.Seconds())
+	fmt.Printf("sampler: %s (-plain-sampler: the assignment's)\n", sm)
+	fmt.Printf("%d samples in %s (%.0f samples/s)\n", e.cfg.NumSamples, s.Duration.Round(time.Millisecond), float64(e.cfg.NumSamples)/s.Duration.Seconds())
 	if err := statesrun.WriteSamples(e.out, "uncond_gen_samples", s.Points); err != nil {
 		return err
 	}
@@ -305,7 +318,7 @@ func sample(e *env, o options) error {
 	return writePNG(e, "uncond_gen_samples", png, err)
 }
 
-func guide(e *env, o options) error {
+func guide(e *env, _ options) error {
 	dd, err := ckpt("denoiser")
 	if err != nil {
 		return err
@@ -322,10 +335,18 @@ func guide(e *env, o options) error {
 	if err != nil {
 		return err
 	}
-	sets, took, err := statesrun.SampleGuided(d, c, e.data, e.cfg.NumSamples, o.ddim, e.cfg.Model.Speed, o.scale, e.cfg.Seed)
+	g := e.cfg.Guided
+	var weak *ddpm.Denoiser
+	if g.On() {
+		if weak, err = statesrun.LoadWeakDenoiser(e.b, dd, g.Weak); err != nil {
+			return err
+		}
+	}
+	sets, took, err := statesrun.SampleGuidedWith(d, c, weak, e.data, e.cfg.NumSamples, g, e.cfg.Model.Speed, e.cfg.Seed)
 	if err != nil {
 		return err
 	}
+	fmt.Printf("guided sampler: %s (-plain-sampler: the assignment's)\n", g)
 	fmt.Printf("%d x %d guided samples in %s\n", len(sets), e.cfg.NumSamples, took.Round(time.Millisecond))
 	for _, s := range sets {
 		if err := statesrun.WriteSamples(e.out, fmt.Sprintf("cond_gen_samples_%d", s.Label), s.Points); err != nil {
@@ -356,7 +377,7 @@ func score(e *env, _ options) error {
 		if label < 0 {
 			rep, err = e.data.Reference.Evaluate(statesrun.Points(flat))
 		} else {
-			rep, err = e.data.Reference.EvaluateConditional(statesrun.Points(flat), label)
+			rep, err = statesrun.EvaluateGuided(e.data, statesrun.Points(flat), label) // recall against the state's own points
 		}
 		if err != nil {
 			return err
@@ -377,6 +398,13 @@ func score(e *env, _ options) error {
 		return err
 	}
 	names, reps = append(names, "real data"), append(reps, real)
+	for k := 0; k < 5; k++ { // each state's floor: its real points scored as guided samples
+		rep, err := statesrun.EvaluateGuided(e.data, e.data.All.OfLabel(k), k)
+		if err != nil {
+			return err
+		}
+		names, reps = append(names, fmt.Sprintf("real points of %d", k)), append(reps, rep)
+	}
 	fmt.Print(metrics.MarkdownTable(names, reps))
 	return nil
 }
