@@ -133,8 +133,16 @@ func TestStateDicts(t *testing.T) {
 			}
 		}
 	}
-	// PyTorch itself, where it is installed.
-	if err := exec.Command("python3", "-c", "import torch").Run(); err != nil {
+	// PyTorch itself, where it is installed: Debian's python3-torch (scripts/setup.sh) is in
+	// /usr/bin/python3, which a python3 earlier in PATH (pyenv) may not see.
+	python := ""
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import torch").Run() == nil {
+			python = py
+			break
+		}
+	}
+	if python == "" {
 		t.Log("PyTorch not installed: the torch.load check is skipped")
 		return
 	}
@@ -147,7 +155,7 @@ x = torch.tensor([[0.3, -1.2, %.17g], [1.5, 0.7, %.17g], [-0.4, 0.1, %.17g]])
 print(" ".join("%%.7g" %% v for v in d(x).flatten().tolist()))
 print(" ".join("%%.7g" %% v for v in torch.softmax(c(x), -1).flatten().tolist()))
 `, dp, cp, d.Schedule.TimeInput[0], d.Schedule.TimeInput[250], d.Schedule.TimeInput[499])
-	out, err := exec.Command("python3", "-c", script).CombinedOutput()
+	out, err := exec.Command(python, "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("torch: %v\n%s", err, out)
 	}
