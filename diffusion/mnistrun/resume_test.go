@@ -356,7 +356,9 @@ func TestFailedSaveKeepsPreviousState(t *testing.T) {
 // A checkpoint written by the code before resumable training (testdata/today: `mnist train
 // -task mnist_denoiser -preset smoke` at 2e5fc53, snapshot figures left out) is still
 // recognised as finished with the same configuration: Ensure does not retrain it. Training the
-// same task now gives the same losses (to float rounding across CPUs; bit for bit here).
+// same task now gives the same losses to float rounding: bit for bit on the CPU that wrote
+// testdata, within 1e-4 relative elsewhere (the AMD EPYC of session 9 differs by 2e-6 after two
+// steps; a changed configuration or batch moves the loss by far more).
 func TestEnsureReusesCheckpointsOfBefore(t *testing.T) {
 	b, err := backend.New()
 	if err != nil {
@@ -386,7 +388,7 @@ func TestEnsureReusesCheckpointsOfBefore(t *testing.T) {
 	}
 	exact := slices.Equal(h.Loss, old.Loss)
 	for i, l := range old.Loss {
-		if math.Abs(h.Loss[i]-l) > 1e-6*l {
+		if math.Abs(h.Loss[i]-l) > 1e-4*l {
 			t.Errorf("step %d: loss %v now, %v before", i+1, h.Loss[i], l)
 		}
 	}
