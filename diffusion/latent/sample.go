@@ -80,6 +80,13 @@ func (s *Study) decode(z []float32, labels []int, start time.Time) (*Samples, er
 	return &Samples{Latents: z, Images: x, Labels: labels, N: len(z) / s.Latent(), Decoded: true, Duration: time.Since(start)}, nil
 }
 
+// WithModeImages returns a copy of s whose images are ModeImages(s.Images).
+func (s *Samples) WithModeImages() *Samples {
+	m := *s
+	m.Images = ModeImages(s.Images)
+	return &m
+}
+
 // ModeImages returns the Bernoulli mode of decoded pixel probabilities: 1 where p >= 0.5,
 // else 0 — the most probable image under the decoder's likelihood, as near-binary as MNIST
 // itself. The decoder's means are grey where it is unsure, and the evaluator (trained on

@@ -12,8 +12,6 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
-	"github.com/godiffusion/notebooks/diffusion/backend"
-	"github.com/godiffusion/notebooks/diffusion/preset"
 	"github.com/godiffusion/notebooks/diffusion/trainstate"
 )
 
@@ -52,22 +50,11 @@ func equalVars(t *testing.T, a, b map[string][]float32) {
 // step 15, state every 5 steps) and the classifier end with the weights and histories
 // (probes included) of uninterrupted runs, bit for bit, and leave no workspace.
 func TestTrainingResumesAfterSIGINT(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := PresetConfig(preset.Smoke)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, cfg, data := smokeSetup(t)
 	cfg.Model.DenoiserTrain.Steps, cfg.Model.ClassifierTrain.Steps = 40, 20
 	cfg.ProbeEvery, cfg.ProbeSamples, cfg.ProbeDDIMSteps = 10, 50, 5
 	cfg.WeakSteps = []int{15}
 	cfg.CheckpointEvery = 5
-	data, err := LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
 	root := t.TempDir()
 	refD, refH, err := TrainDenoiser(b, data, cfg, filepath.Join(root, "ref"), nil)
 	if err != nil {

@@ -26,40 +26,10 @@ type StepScore struct {
 // Name describes the sampler of the score, e.g. "ddpm, 500 steps, autoguided by step 1000, w 2".
 func (s StepScore) Name() string {
 	name := fmt.Sprintf("%s, %d steps", s.Sampler, s.Steps)
-	if s.Weak > 0 {
-		name += fmt.Sprintf(", autoguided by step %d, w %g", s.Weak, s.Scale)
-		if s.Interval != nil {
-			name += fmt.Sprintf(", k in [%g, %g]", s.Interval.Lo, s.Interval.Hi)
-		}
+	if ag := (Autoguide{Weak: s.Weak, W: s.Scale, Interval: s.Interval}).String(); ag != "" {
+		name += ", " + ag
 	}
 	return name
-}
-
-// ScoreAutoguidance draws n points with the named sampler on steps time steps from d guided
-// by weak (the denoiser saved after weakStep of the same training) at each scale, with the
-// guidance applied for steps k in iv (nil: all), and scores each set against the data.
-func ScoreAutoguidance(d, weak *ddpm.Denoiser, weakStep int, data *Data, sampler string, steps int, scales []float64, iv *sampling.Interval, n int, speed ddpm.Speed, seed int64) ([]StepScore, error) {
-	smp, err := sampling.SamplerByName(sampler, 0)
-	if err != nil {
-		return nil, err
-	}
-	var out []StepScore
-	for _, w := range scales {
-		m, err := d.Autoguided(weak, w, iv, speed)
-		if err != nil {
-			return nil, err
-		}
-		s, err := d.SampleModel(m, smp, n, steps, seed)
-		if err != nil {
-			return nil, fmt.Errorf("statesrun: autoguidance w %g: %w", w, err)
-		}
-		rep, err := data.Reference.Evaluate(Points(s.Points))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, StepScore{Sampler: sampler, Steps: steps, Report: rep, Duration: s.Duration, Weak: weakStep, Scale: w, Interval: iv})
-	}
-	return out, nil
 }
 
 // ScoreSteps draws n points with DDIM at each number of steps in ddimSteps and with

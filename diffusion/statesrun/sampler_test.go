@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/ddpm"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
 	"github.com/godiffusion/notebooks/diffusion/preset"
@@ -74,19 +73,8 @@ func TestApplySamplers(t *testing.T) {
 // plain sampler, composed with classifier guidance too; guided recall is against the state's own
 // points.
 func TestSamplersAndGuidedScores(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := PresetConfig(preset.Smoke)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, cfg, data := smokeSetup(t)
 	cfg.Model.DenoiserTrain.Steps, cfg.Model.ClassifierTrain.Steps, cfg.ProbeEvery, cfg.WeakSteps = 40, 20, 0, []int{20}
-	data, err := LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(t.TempDir(), "denoiser")
 	d, _, err := TrainDenoiser(b, data, cfg, dir, nil)
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/ddpm"
 	"github.com/godiffusion/notebooks/diffusion/preset"
+	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/tensorfile"
+	"github.com/gomlx/compute"
 )
 
 func TestLoadDataSplits(t *testing.T) {
@@ -35,20 +37,9 @@ func TestLoadDataSplits(t *testing.T) {
 // A short run of the whole pipeline: train both models briefly, save, load, sample,
 // score, write the deliverables.
 func TestPipelineSmoke(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := PresetConfig(preset.Smoke)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, cfg, data := smokeSetup(t)
 	cfg.Model.DenoiserTrain.Steps, cfg.Model.ClassifierTrain.Steps = 60, 40
 	cfg.ProbeEvery, cfg.ProbeSamples, cfg.ProbeDDIMSteps = 30, 200, 10
-	data, err := LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	steps := 0
 	_, hist, err := TrainDenoiser(b, data, cfg, filepath.Join(dir, "denoiser"), func(int, float64) { steps++ })
@@ -98,19 +89,8 @@ func TestPipelineSmoke(t *testing.T) {
 // EnsureDenoiser reuses a checkpoint trained with the same configuration and retrains, saying
 // why, when the configuration changed.
 func TestEnsureDenoiserChecksTheConfiguration(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := PresetConfig(preset.Smoke)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, cfg, data := smokeSetup(t)
 	cfg.Model.DenoiserTrain.Steps, cfg.ProbeEvery = 20, 0
-	data, err := LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	if _, trained, stale, err := EnsureDenoiser(b, data, cfg, dir, nil); err != nil || !trained || stale != "" {
 		t.Fatalf("first run: trained %v, stale %q, %v", trained, stale, err)
@@ -154,19 +134,8 @@ func TestModelPresets(t *testing.T) {
 // The training saves its weak checkpoints; autoguidance with scale 1 is plain sampling and
 // another scale changes the samples.
 func TestAutoguidance(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := PresetConfig(preset.Smoke)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, cfg, data := smokeSetup(t)
 	cfg.Model.DenoiserTrain.Steps, cfg.ProbeEvery, cfg.WeakSteps = 40, 0, []int{20}
-	data, err := LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(t.TempDir(), "denoiser")
 	d, _, err := TrainDenoiser(b, data, cfg, dir, nil)
 	if err != nil {
@@ -182,10 +151,29 @@ func TestAutoguidance(t *testing.T) {
 	if _, err := LoadWeakDenoiser(b, dir, 30); err == nil || !strings.Contains(err.Error(), "step 30") {
 		t.Errorf("missing weak step: %v", err)
 	}
-	scores, err := ScoreAutoguidance(d, weak, 20, data, "ddim", 20, []float64{1, 2}, nil, 300, cfg.Model.Speed, 5)
+	// w = 1 through the autoguided model itself (a Sampler with w 1 skips it), w 2 through
+	// ScoreSampler, which loads the weak checkpoint from dir.
+	ddim, err := sampling.SamplerByName("ddim", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m1, err := d.Autoguided(weak, 1, nil, cfg.Model.Speed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := d.SampleModel(m1, ddim, 300, 20, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep1, err := data.Reference.Evaluate(Points(s1.Points))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := ScoreSampler(b, d, dir, data, Sampler{Name: "ddim", Steps: 20, Autoguide: Autoguide{Weak: 20, W: 2}}, 300, cfg.Model.Speed, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores := []StepScore{{Report: rep1}, s2}
 	plain, err := ScoreSamplers(d, data, []string{"ddim"}, []int{20}, 300, cfg.Model.Speed, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -199,4 +187,23 @@ func TestAutoguidance(t *testing.T) {
 	if got := scores[1].Name(); got != "ddim, 20 steps, autoguided by step 20, w 2" {
 		t.Errorf("Name() = %q", got)
 	}
+}
+
+// smokeSetup returns the backend, the smoke preset's configuration and its data (built-in
+// outlines): the start of the tests that train.
+func smokeSetup(t *testing.T) (compute.Backend, Config, *Data) {
+	t.Helper()
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := PresetConfig(preset.Smoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := LoadData(cfg.Data, cfg.ValFraction, cfg.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, cfg, data
 }

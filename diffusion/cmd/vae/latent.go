@@ -178,9 +178,7 @@ func (r *latentRun) sweep(ls *latent.Study) ([]string, [][]latent.Row, error) {
 	if err := r.figs.Named(fmt.Sprintf("latent_cfg_grid_dz%d", ls.Latent()))(latent.DigitGridFigure(grid, 10, fmt.Sprintf("Classifier-free guidance, w = %g, d_z = %d: 10 samples per digit", w, ls.Latent()))); err != nil {
 		return nil, nil, err
 	}
-	modeGrid := *grid
-	modeGrid.Images = latent.ModeImages(grid.Images)
-	if err := r.figs.Named(fmt.Sprintf("latent_cfg_grid_mode_dz%d", ls.Latent()))(latent.DigitGridFigure(&modeGrid, 10, fmt.Sprintf("The same digits as mode images (pixel = 1 where p >= 0.5), d_z = %d", ls.Latent()))); err != nil {
+	if err := r.figs.Named(fmt.Sprintf("latent_cfg_grid_mode_dz%d", ls.Latent()))(latent.DigitGridFigure(grid.WithModeImages(), 10, fmt.Sprintf("The same digits as mode images (pixel = 1 where p >= 0.5), d_z = %d", ls.Latent()))); err != nil {
 		return nil, nil, err
 	}
 	rows, err := ls.Sweep(ev, net, nil)
