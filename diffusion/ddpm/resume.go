@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/godiffusion/notebooks/diffusion/dataparallel"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
 	"github.com/godiffusion/notebooks/diffusion/seeded"
 	"github.com/godiffusion/notebooks/diffusion/trainstate"
@@ -42,8 +43,8 @@ func startResume(cfg TrainConfig, identity func() runIdentity) (*trainstate.Run,
 // (creating the optimizer's variables), loads every variable of the store, and restores the
 // batches' generator and the history. ok is false when the state's variables could not be
 // loaded (the run starts fresh).
-func resumeLoop(run *trainstate.Run, st *trainstate.State, store *model.Store, s *stepper, b *batcher, hist *History, batchSize int) (ok bool, err error) {
-	if err := s.compile(batchSize, b); err != nil {
+func resumeLoop(run *trainstate.Run, st *trainstate.State, store *model.Store, s *dataparallel.Stepper, b *batcher, hist *History, batchSize int) (ok bool, err error) {
+	if err := s.Compile(batchSize, b.shardShapes); err != nil {
 		return false, err
 	}
 	if !run.Restore(store) {
@@ -72,32 +73,14 @@ func saveLoop(run *trainstate.Run, store *model.Store, step int, b *batcher, his
 	return run.Save(store, &trainstate.State{Step: step, Loss: hist.TrainLoss, Seconds: seconds, RNG: map[string][]byte{"main": main}, Extra: extra})
 }
 
-// compile builds and compiles the gradient graph of every shard size of a batch of batchSize
-// examples and the update graph, without running them (so that the optimizer's variables
-// exist before a saved state is loaded).
-func (s *stepper) compile(batchSize int, b *batcher) error {
-	seen := map[int]bool{}
-	for _, m := range shardSizes(batchSize, s.workers) {
-		if seen[m] {
-			continue
-		}
-		seen[m] = true
-		in := []shapes.Shape{shapes.Make(dtypes.Float32), shapes.Make(DType, m, b.dim), shapes.Make(dtypes.Int32, m), shapes.Make(DType, m, b.dim)}
-		if b.labels != nil {
-			in = append(in, shapes.Make(dtypes.Int32, m))
-		}
-		if _, err := s.grad.Compile(in...); err != nil {
-			return err
-		}
+// shardShapes returns the shapes of a training shard of m examples of b's batches (see
+// batcher.shards).
+func (b *batcher) shardShapes(m int) []shapes.Shape {
+	in := []shapes.Shape{shapes.Make(DType, m, b.dim), shapes.Make(dtypes.Int32, m), shapes.Make(DType, m, b.dim)}
+	if b.labels != nil {
+		in = append(in, shapes.Make(dtypes.Int32, m))
 	}
-	var grads []shapes.Shape
-	for range s.workers {
-		for _, v := range s.weights {
-			grads = append(grads, v.Shape())
-		}
-	}
-	_, err := s.apply.Compile(grads...)
-	return err
+	return in
 }
 
 // newSource returns the batches' generator for seed and its source.

@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
+	"github.com/godiffusion/notebooks/diffusion/dataparallel"
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/seeded"
 	"github.com/godiffusion/notebooks/diffusion/trainstate"
@@ -135,7 +136,7 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 	}
 	T := d.Schedule.T()
 	opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(cfg.AdamEpsilon).Done()
-	trainer, err := newStepper(d.backend, d.store, opt, cfg.Workers, 0, cfg.EMADecay, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+	trainer, err := dataparallel.New(d.backend, d.store, opt, dataparallel.Config{Workers: cfg.Workers, EMADecay: cfg.EMADecay}, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
 		x0, t, noise := in[0], in[1], in[2]
 		eps := d.Graph(scope, d.Schedule.QSample(x0, t, noise), t)
 		return ReduceMean(Square(Sub(eps, noise)), -1), nil
@@ -197,7 +198,7 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 				return nil, err
 			}
 		}
-		loss, _, gradOK, err := trainer.step(cfg.BatchSize, batches.shards(cfg.BatchSize, trainer.workers))
+		loss, _, gradOK, err := trainer.Step(cfg.BatchSize, batches.shards(cfg.BatchSize, trainer.Workers()))
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step+1, err)
 		}
@@ -221,7 +222,7 @@ func (d *Denoiser) Train(points, valPoints []float32, cfg TrainConfig) (hist *Hi
 			}
 		}
 	}
-	if err := trainer.useEMA(); err != nil {
+	if err := trainer.UseEMA(); err != nil {
 		return nil, err
 	}
 	hist.Duration = time.Duration((before + time.Since(start).Seconds()) * float64(time.Second))
@@ -260,7 +261,7 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 		correct := ConvertDType(Equal(ArgMax(logits, -1, dtypes.Int32), y), logits.DType())
 		return loss, correct
 	}
-	trainer, err := newStepper(c.backend, c.store, opt, cfg.Workers, 1, cfg.EMADecay, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+	trainer, err := dataparallel.New(c.backend, c.store, opt, dataparallel.Config{Workers: cfg.Workers, Metrics: 1, EMADecay: cfg.EMADecay}, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
 		x0, t, noise, y := in[0], in[1], in[2], in[3]
 		loss, correct := lossAndAcc(c.Graph(scope, c.Schedule.QSample(x0, t, noise), t), y)
 		return loss, []*Node{correct}
@@ -317,7 +318,7 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 				return nil, err
 			}
 		}
-		loss, metrics, gradOK, err := trainer.step(cfg.BatchSize, batches.shards(cfg.BatchSize, trainer.workers))
+		loss, metrics, gradOK, err := trainer.Step(cfg.BatchSize, batches.shards(cfg.BatchSize, trainer.Workers()))
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step+1, err)
 		}
@@ -344,7 +345,7 @@ func (c *Classifier) Train(points []float32, labels []int, valPoints []float32, 
 			}
 		}
 	}
-	if err := trainer.useEMA(); err != nil {
+	if err := trainer.UseEMA(); err != nil {
 		return nil, err
 	}
 	hist.Duration = time.Duration((before + time.Since(start).Seconds()) * float64(time.Second))

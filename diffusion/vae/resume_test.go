@@ -80,14 +80,15 @@ func tinyVAE(t *testing.T) *Model {
 	return m
 }
 
-// An interrupted training (context cancelled at step 3, mid-epoch 1, and again at step 6,
-// mid-epoch 2; 100 images, batch 32: 4 steps per epoch, the last one partial) resumed by fresh
+// An interrupted training on two data-parallel shards (context cancelled at step 3, mid-epoch
+// 1, and again at step 6, mid-epoch 2; 100 images, batch 32: 4 steps per epoch, the last one
+// partial) resumed by fresh
 // models ends with the same store (weights and Adam state) and histories (step losses,
 // per-epoch training and test losses), bit for bit, as an uninterrupted one, which equals a
 // training without checkpoints. A changed configuration starts fresh and says why.
 func TestTrainResumesBitIdentical(t *testing.T) {
 	tr, te := smallSets(t, 100, 50)
-	cfg := TrainConfig{Epochs: 3, BatchSize: 32, LR: 1e-3, LRSchedule: lrschedule.Cosine, FinalLRFraction: 0.1, Seed: 2}
+	cfg := TrainConfig{Epochs: 3, BatchSize: 32, LR: 1e-3, LRSchedule: lrschedule.Cosine, FinalLRFraction: 0.1, Seed: 2, Workers: 2}
 	m := tinyVAE(t)
 	plain, err := m.Train(tr, te, cfg)
 	if err != nil {

@@ -80,6 +80,7 @@ func parse(args []string) (*options, []string, error) {
 	fs.StringVar(&o.o.LRSchedule, "lr_schedule", "", "constant (the exam), cosine or exponential")
 	fs.IntVar(&o.o.TrainSize, "train_size", 0, "training images (0: the preset's)")
 	fs.IntVar(&o.o.TestSize, "test_size", 0, "test images (0: the preset's)")
+	fs.IntVar(&o.o.Workers, "workers", 0, "data-parallel shards of each VAE batch (0: 2, both cores)")
 	fs.IntVar(&o.l.Steps, "latent_steps", 0, "training steps of the latent score networks (0: the preset's)")
 	fs.IntVar(&o.l.Batch, "latent_batch", 0, "batch size of the latent score networks (0: 256)")
 	fs.Float64Var(&o.l.LR, "latent_lr", 0, "Adam learning rate of the latent score networks (0: 2e-3, cosine)")
@@ -117,7 +118,7 @@ func (o *options) check() error {
 		return cliusage.Errorf("-latent (the latent dimension d_z) must be >= 1 (0: 2), got %d", v.Latent)
 	}
 	if err := cliusage.PresetCounts(cliusage.Int{Name: "hidden", V: v.Hidden}, cliusage.Int{Name: "epochs", V: v.Epochs}, cliusage.Int{Name: "batch", V: v.Batch},
-		cliusage.Int{Name: "train_size", V: v.TrainSize}, cliusage.Int{Name: "test_size", V: v.TestSize}, cliusage.Int{Name: "latent_steps", V: l.Steps},
+		cliusage.Int{Name: "train_size", V: v.TrainSize}, cliusage.Int{Name: "test_size", V: v.TestSize}, cliusage.Int{Name: "workers", V: v.Workers}, cliusage.Int{Name: "latent_steps", V: l.Steps},
 		cliusage.Int{Name: "latent_batch", V: l.Batch}, cliusage.Int{Name: "latent_width", V: l.Width}, cliusage.Int{Name: "latent_layers", V: l.Layers},
 		cliusage.Int{Name: "k", V: l.K}, cliusage.Int{Name: "class_embed", V: l.ClassEmbed}, cliusage.Int{Name: "samples", V: l.Samples},
 		cliusage.Int{Name: "checkpoint_every", V: o.checkEvery}, cliusage.Int{Name: "compare_epochs", V: o.compareEpochs}); err != nil {
