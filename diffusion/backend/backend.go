@@ -116,6 +116,18 @@ func Available(name string) bool {
 	return false
 }
 
+// IsGo reports whether b is the pure-Go backend (as New returns it, or unwrapped; its Name is
+// "Go Backend", not the "go" of its configuration).
+func IsGo(b compute.Backend) bool {
+	if b == nil {
+		return false
+	}
+	if _, ok := b.(elidingBackend); ok {
+		return true
+	}
+	return b.Name() == "go" || b.Name() == "Go Backend"
+}
+
 // SIMDBuild reports whether the running program was built with GOEXPERIMENT=simd, which
 // enables the Go backend's AVX2/AVX-512 kernels (about 8x faster MLP training here).
 func SIMDBuild() bool {

@@ -18,6 +18,9 @@ func TestDefaultIsGoBackend(t *testing.T) {
 	if !strings.Contains(strings.ToLower(b.Name()), "go") {
 		t.Fatalf("default backend is %q, want the Go backend", b.Name())
 	}
+	if !IsGo(b) || IsGo(nil) {
+		t.Errorf("IsGo(%q) = %v, IsGo(nil) = %v", b.Name(), IsGo(b), IsGo(nil))
+	}
 }
 
 func TestUnknownBackendIsAnError(t *testing.T) {

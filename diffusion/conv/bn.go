@@ -3,7 +3,7 @@ package conv
 import (
 	"math"
 
-	"github.com/godiffusion/notebooks/diffusion/backend"
+	"github.com/godiffusion/notebooks/diffusion/safeexp"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -87,20 +87,21 @@ func implOf(act Activation) activationImpl {
 		return activationImpl{inScale: 1, pad: -30, infer: fusedGelu(true), apply: func(z *Node) (*Node, func(g *Node) *Node) {
 			return BackendFusedGelu(z, true), func(g *Node) *Node {
 				phi := AddScalar(MulScalar(Erf(MulScalar(z, 1/math.Sqrt2)), 0.5), 0.5)
-				pdf := MulScalar(expNonPositive(MulScalar(Mul(z, z), -0.5)), 1/math.Sqrt(2*math.Pi))
+				pdf := MulScalar(safeexp.ExpNonPositive(MulScalar(Mul(z, z), -0.5)), 1/math.Sqrt(2*math.Pi))
 				return Mul(g, Add(phi, Mul(z, pdf)))
 			}
 		}}
 	case GELUTanh:
 		// Training: 0.5 z (1 + tanh(u)) = z sigmoid(2u) = z / (1 + exp(-2u)), u = k (z + c z^3),
 		// keeping sigmoid(2u) for the backward pass (measured: 14% faster UNet training steps than
-		// with the Tanh op); see sigmoidOfNeg for when exp is computed as expm1. At the pad value
-		// exp overflows to +Inf: the output is exactly 0 and so is the derivative. Inference: the
+		// with the Tanh op); see safeexp.SigmoidOfNeg for when exp is computed as expm1. At the pad
+		// value exp overflows to +Inf (the output and derivative are exactly 0), or expm1's capped
+		// argument gives sigmoid 6e-39 (output -1.8e-37). Inference: the
 		// backend's fused single-op GELU (one pass instead of seven: 33% faster UNet forward), see
 		// fusedGelu.
 		return activationImpl{inScale: 1, pad: -30, infer: fusedGelu(false), apply: func(z *Node) (*Node, func(g *Node) *Node) {
 			s := Mul(z, z)
-			sig := sigmoidOfNeg(Mul(z, AddScalar(MulScalar(s, -2*geluK*geluC), -2*geluK))) // sigmoid(2u)
+			sig := safeexp.SigmoidOfNeg(Mul(z, AddScalar(MulScalar(s, -2*geluK*geluC), -2*geluK))) // sigmoid(2u)
 			return Mul(z, sig), func(g *Node) *Node {
 				// d/dz = sig + z sig (1 - sig) 2k (1 + 3c z^2)
 				du := AddScalar(MulScalar(s, 6*geluK*geluC), 2*geluK)
@@ -132,11 +133,11 @@ func implOf(act Activation) activationImpl {
 // fusedGelu returns the backend's single-op GELU (exact or tanh approximation), differentiable
 // through its decomposed formula (for gradients through inference graphs, e.g. guidance).
 // The go backend's fused tanh GELU calls math.Tanh per element, which pays the AVX-SSE
-// transition penalty on Intel CPUs in SIMD builds started without GODEBUG=asyncpreemptoff=1
-// (backend.AsyncPreemptOff); there the tanh GELU takes the decomposed Expm1 form instead.
+// transition penalty in SIMD builds (package safeexp); there the tanh GELU takes the
+// decomposed Expm1 form instead.
 func fusedGelu(exact bool) func(z *Node) *Node {
 	return func(z *Node) *Node {
-		if !exact && expPenaltyLikely(z.Graph()) {
+		if !exact && safeexp.Needed(z.Graph()) {
 			out, _ := implOf(GELUTanh).apply(z)
 			return out
 		}
@@ -149,34 +150,6 @@ func fusedGelu(exact bool) func(z *Node) *Node {
 		}, true)
 		return out
 	}
-}
-
-// expPenaltyLikely reports whether math.Exp and math.Tanh may pay the AVX-SSE transition
-// penalty in graphs of g: the go backend in a SIMD build of a process started without
-// GODEBUG=asyncpreemptoff=1 (see the package comment). It cannot tell the CPU: on CPUs
-// without the penalty (AMD) it costs the slower Expm1 forms, not more.
-func expPenaltyLikely(g *Graph) bool {
-	return g.Backend().Name() == "go" && backend.SIMDBuild() && !backend.AsyncPreemptOff()
-}
-
-// sigmoidOfNeg returns sigmoid(-v) = 1 / (1 + exp(v)). Where the exp penalty is likely it
-// computes 1 / (2 + expm1(v)) instead, as exact, with math.Expm1 (pure Go, no penalty) at
-// about twice the cost of math.Exp without the penalty (BenchmarkUnaryOps: 27 vs 13 ms on
-// 1.8M elements, AMD EPYC).
-func sigmoidOfNeg(v *Node) *Node {
-	if expPenaltyLikely(v.Graph()) {
-		return Reciprocal(AddScalar(Expm1(v), 2))
-	}
-	return Reciprocal(AddScalar(Exp(v), 1))
-}
-
-// expNonPositive returns exp(v) for v <= 0; where the exp penalty is likely as expm1(v) + 1,
-// whose absolute error is below float32's epsilon.
-func expNonPositive(v *Node) *Node {
-	if expPenaltyLikely(v.Graph()) {
-		return AddScalar(Expm1(v), 1)
-	}
-	return Exp(v)
 }
 
 // activateDecomposed is act(z) with differentiable graph ops only (small tensors, twins).

@@ -45,14 +45,14 @@
 // z*sigmoid(2u) = z/(1 + exp(-2u)) with one Exp, keeping sigmoid(2u) for a multiply-add
 // backward pass; in inference the backend's fused single-op GELU.
 //
-// The AVX-SSE transition penalty: in SIMD builds Go's asynchronous preemption leaves the vector
-// registers' upper halves dirty, and on Intel CPUs math.Exp and math.Tanh (which mix VEX FMA and
-// legacy SSE instructions) then take 1.4-2.2 us per call instead of 16-43 ns (an Intel Xeon with
-// AVX-512, docs/STATUS.md session 6); math.Expm1 (pure Go) does not pay it. Every entry point of
-// the product sets GODEBUG=asyncpreemptoff=1, which prevents it. A process started without it
-// (expPenaltyLikely) gets the GELU with Expm1 instead of Exp (1/(2 + expm1(v)) is as exact as
-// 1/(1 + exp(v))) and the decomposed GELU instead of the fused one in inference: about 2x the
-// cost of the activation on an unaffected CPU instead of ~100x on an affected one.
-// BenchmarkExpPenalty (diffusion/backend) measures the penalty of a CPU. GELUExact and GELUFast (a sqrt-based approximation within
+// The AVX-SSE transition penalty: in SIMD builds the vector registers' upper halves are left
+// dirty (by the backend's matrix kernels, and by Go's asynchronous preemption without
+// GODEBUG=asyncpreemptoff=1), and math.Exp and math.Tanh (which mix VEX FMA and legacy SSE
+// instructions) then take 0.8-2.2 us per call instead of 14-43 ns (AMD EPYC Zen 3 and Intel
+// Xeon, docs/STATUS.md sessions 6 and 10); math.Expm1 (pure Go) does not pay it. On the go
+// backend of a SIMD build (safeexp.Needed) the GELU therefore uses Expm1 instead of Exp
+// (1/(2 + expm1(v)) is as exact as 1/(1 + exp(v))) and the decomposed GELU instead of the fused
+// one in inference (package safeexp). BenchmarkExpAfterMatMul (diffusion/safeexp) and
+// BenchmarkExpPenalty (diffusion/backend) measure the penalty of a CPU. GELUExact and GELUFast (a sqrt-based approximation within
 // 2.2e-4 of the exact GELU) are measured alternatives (README.md).
 package conv

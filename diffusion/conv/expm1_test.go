@@ -7,7 +7,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
-// TestExpm1Gradient checks the gradient registered for Expm1 against exp(x), and the
+// TestExpm1Gradient checks the gradient registered for Expm1 (package safeexp) against exp(x), and the
 // tanh-GELU decomposition through Expm1 against its closed form, value and derivative, on
 // the go backend (autodiff through the decomposed form is what guidance gradients use).
 func TestExpm1Gradient(t *testing.T) {

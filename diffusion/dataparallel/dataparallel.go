@@ -46,6 +46,9 @@ type Config struct {
 	// EMADecay > 0 also keeps an exponential moving average of the trainable weights
 	// (non-trainable copies under "/ema", package ema), updated after every step.
 	EMADecay float64
+	// EMAWarmup makes the decay of step k (0-based, counted by Steps) ema.WarmupDecay(EMADecay,
+	// k) instead of EMADecay.
+	EMAWarmup bool
 }
 
 // Stepper runs the data-parallel steps of one store's trainable variables.
@@ -54,6 +57,8 @@ type Stepper struct {
 	workers     int
 	metrics     int
 	emaDecay    float64
+	emaWarmup   bool
+	steps       int               // steps applied (the EMA warm-up)
 	weights     []*model.Variable // trainable variables, in the store's order
 	avg         *ema.Averages     // their averages, when emaDecay > 0
 }
@@ -71,7 +76,7 @@ func New(backend compute.Backend, store *model.Store, opt optimizer.Interface, c
 	if cfg.Metrics < 0 {
 		return nil, fmt.Errorf("dataparallel: negative number of metrics %d", cfg.Metrics)
 	}
-	s := &Stepper{workers: max(1, cfg.Workers), metrics: cfg.Metrics, emaDecay: cfg.EMADecay}
+	s := &Stepper{workers: max(1, cfg.Workers), metrics: cfg.Metrics, emaDecay: cfg.EMADecay, emaWarmup: cfg.EMAWarmup}
 	for v := range store.IterVariables() {
 		if v.Trainable {
 			s.weights = append(s.weights, v)
@@ -102,6 +107,10 @@ func New(backend compute.Backend, store *model.Store, opt optimizer.Interface, c
 	}
 	s.apply, err = model.NewExec(backend, store, func(scope *model.Scope, grads []*Node) {
 		g := grads[0].Graph()
+		var decay *Node
+		if s.avg != nil { // the last input is the EMA decay
+			decay, grads = grads[len(grads)-1], grads[:len(grads)-1]
+		}
 		// Mark the trainable variables as used, in the store's order (the order of the
 		// gradients returned by BuildTrainableVariablesGradientsGraph in the gradient graph).
 		n := 0
@@ -123,7 +132,7 @@ func New(backend compute.Backend, store *model.Store, opt optimizer.Interface, c
 		}
 		applier.UpdateGraphWithGradients(scope, sum, grads[0].DType())
 		if s.avg != nil {
-			s.avg.Update(g, Scalar(g, grads[0].DType(), s.emaDecay))
+			s.avg.Update(g, decay)
 		}
 	})
 	if err != nil {
@@ -194,9 +203,21 @@ func (s *Stepper) Step(batchSize int, shards [][]any) (loss float64, metrics []f
 	if !gradOK || math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, metrics, gradOK, nil
 	}
-	if _, err := s.apply.Exec(grads...); err != nil {
+	if s.avg != nil {
+		decay := s.emaDecay
+		if s.emaWarmup {
+			decay = ema.WarmupDecay(decay, s.steps)
+		}
+		grads = append(grads, float32(decay))
+	}
+	out, err := s.apply.Exec(grads...)
+	if err != nil {
 		return 0, nil, false, err
 	}
+	for _, t := range out {
+		t.FinalizeAll()
+	}
+	s.steps++
 	return loss, metrics, true, nil
 }
 
@@ -234,9 +255,19 @@ func (s *Stepper) Compile(batchSize int, shard func(m int) []shapes.Shape) error
 			grads = append(grads, v.Shape())
 		}
 	}
+	if s.avg != nil {
+		grads = append(grads, shapes.Make(dtypes.Float32))
+	}
 	_, err := s.apply.Compile(grads...)
 	return err
 }
+
+// Steps returns the number of steps applied (by this Stepper, or set by SetSteps).
+func (s *Stepper) Steps() int { return s.steps }
+
+// SetSteps sets the number of steps applied so far, e.g. that of a resumed training state
+// (it sets the EMA warm-up).
+func (s *Stepper) SetSteps(k int) { s.steps = k }
 
 // UseEMA sets the trainable weights to their moving averages (no-op without EMA).
 func (s *Stepper) UseEMA() error {

@@ -1,6 +1,7 @@
 package latent
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -9,8 +10,14 @@ import (
 
 // benchmarkTrainStep times one optimizer step of the cpu preset's latent score network
 // (3 x 256 SiLU; conditional: + the 256-wide class embedding) on standardized latents of
-// dimension dz, batch 256.
+// dimension dz, batch 256, on one shard and on two (the preset's).
 func benchmarkTrainStep(b *testing.B, dz int, conditional bool) {
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { benchmarkTrainStepOn(b, dz, conditional, workers) })
+	}
+}
+
+func benchmarkTrainStepOn(b *testing.B, dz int, conditional bool, workers int) {
 	cfg, err := Overrides{Preset: "cpu"}.Config()
 	if err != nil {
 		b.Fatal(err)
@@ -31,6 +38,7 @@ func benchmarkTrainStep(b *testing.B, dz int, conditional bool) {
 		}
 	}
 	tc := cfg.TrainFor(conditional)
+	tc.Workers = workers
 	if _, err := n.TrainStep(data, tc, rng); err != nil { // compile
 		b.Fatal(err)
 	}

@@ -75,6 +75,7 @@ type Overrides struct {
 	PUncond       float64 // < 0: 0 (no label dropout)
 	Guidance      float64
 	Samples       int
+	Workers       int // data-parallel shards of each training batch (spiral.TrainConfig.Workers)
 }
 
 // Config returns the preset's configuration with the overrides applied, validated.
@@ -87,7 +88,7 @@ func (o Overrides) Config() (Config, error) {
 		Guidance: 7.5, Sweep: []float64{0, 1, 3, 7.5, 15}}
 	c.Net = spiral.NetConfig{Width: preset.Pick(p, 64, 256, 256), Layers: 3, Activation: nets.SiLU, ScaleBySigma: true, TimeInput: spiral.TimeLogSigma}
 	c.Train = spiral.TrainConfig{Objective: spiral.DSM, Weighting: spiral.Sigma2, BatchSize: 256, LR: 2e-3,
-		LRSchedule: lrschedule.Cosine, FinalLRFraction: 0.05, TimeSkew: 2, EMADecay: 0.999}
+		LRSchedule: lrschedule.Cosine, FinalLRFraction: 0.05, TimeSkew: 2, EMADecay: 0.999, Workers: 2}
 	c.Train.Steps = preset.Pick(p, 100, 4000, 20000)
 	c.Train.ValEvery = preset.Pick(p, 50, 500, 1000)
 	c.Train.ValSize = preset.Pick(p, 512, 4096, 4096)
@@ -113,6 +114,7 @@ func (o Overrides) Config() (Config, error) {
 	}
 	preset.Override(&c.Guidance, o.Guidance)
 	preset.Override(&c.Samples, o.Samples)
+	preset.Override(&c.Train.Workers, o.Workers)
 	if !slices.Contains(c.Sweep, c.Guidance) {
 		c.Sweep = append(c.Sweep, c.Guidance)
 		slices.Sort(c.Sweep)

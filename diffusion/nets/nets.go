@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/godiffusion/notebooks/diffusion/safeexp"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -116,7 +117,7 @@ func ApplyActivation(scope *model.Scope, act Activation, x *Node) *Node {
 		zeros := ZerosLike(x)
 		return Where(GreaterOrEqual(x, zeros), x, zeros)
 	case SiLU:
-		return Mul(x, Sigmoid(x))
+		return safeexp.SiLU(x)
 	case GELU:
 		return activation.Gelu(x)
 	case PReLU:

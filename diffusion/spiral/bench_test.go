@@ -1,18 +1,26 @@
 package spiral
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
 
-// benchmarkTrainStep times one optimizer step of the notebook's network and batch.
+// benchmarkTrainStep times one optimizer step of the notebook's network and batch, on one
+// shard and on two (package dataparallel; the presets train on two).
 func benchmarkTrainStep(b *testing.B, obj Objective) {
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { benchmarkTrainStepOn(b, obj, workers) })
+	}
+}
+
+func benchmarkTrainStepOn(b *testing.B, obj Objective, workers int) {
 	n, err := NewNet(testBackend(b), DefaultNet(), DefaultProcess(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	mix := testMixture(b)
-	cfg := TrainConfig{Objective: obj, Weighting: Sigma2, Steps: 1, BatchSize: 128, LR: 1e-3, TMin: 0.005, TimeSkew: 3}
+	cfg := TrainConfig{Objective: obj, Weighting: Sigma2, Steps: 1, BatchSize: 128, LR: 1e-3, TMin: 0.005, TimeSkew: 3, Workers: workers}
 	rng := rand.New(rand.NewPCG(1, 1))
 	if _, err := n.TrainStep(mix, cfg, rng); err != nil { // compile
 		b.Fatal(err)

@@ -69,6 +69,7 @@ type Overrides struct {
 	Fourier              int  // Fourier feature pairs; < 0 disables them
 	PlainNet             bool // the exam's plain MLP: inputs [x1, x2, t], no Fourier features, no 1/sigma(t) output scaling
 	LikelihoodPoints     int
+	Workers              int // data-parallel shards of each training batch (TrainConfig.Workers)
 }
 
 // Config returns the preset's configuration with the overrides applied, validated.
@@ -79,7 +80,7 @@ func (o Overrides) Config() (Config, error) {
 	}
 	c := Config{Preset: p, Seed: 1, Mixture: DefaultMixture(), Process: DefaultProcess(), K: 200, Net: DefaultNet(),
 		Projections: 64, LikelihoodSteps: 100}
-	c.Train = TrainConfig{Weighting: Sigma2, BatchSize: 128, LR: 5e-3, LRSchedule: lrschedule.Cosine, FinalLRFraction: 0.02, TMin: 1.0 / 200, TimeSkew: 3}
+	c.Train = TrainConfig{Weighting: Sigma2, BatchSize: 128, LR: 5e-3, LRSchedule: lrschedule.Cosine, FinalLRFraction: 0.02, TMin: 1.0 / 200, TimeSkew: 3, Workers: 2}
 	c.HyvarinenWeighting, c.HyvarinenTimeSkew = Uniform, 1
 	c.Train.Steps = preset.Pick(p, 150, 6000, 8000)
 	c.Train.ValEvery = preset.Pick(p, 50, 250, 250)
@@ -107,6 +108,7 @@ func (o Overrides) Config() (Config, error) {
 	preset.Override(&c.Net.Layers, o.Layers)
 	preset.Override(&c.Samples, o.Samples)
 	preset.Override(&c.LikelihoodPoints, o.LikelihoodPoints)
+	preset.Override(&c.Train.Workers, o.Workers)
 	if o.Weighting != "" {
 		c.Train.Weighting, c.HyvarinenWeighting = Weighting(o.Weighting), Weighting(o.Weighting)
 	}

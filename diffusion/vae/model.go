@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/godiffusion/notebooks/diffusion/nets"
+	"github.com/godiffusion/notebooks/diffusion/safeexp"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 )
 
@@ -108,22 +109,20 @@ func (m *Model) decoderGraph(vs *model.Scope, z *Node) *Node {
 func (m *Model) lossGraph(scope *model.Scope, x, eps *Node) (recon, kl *Node) {
 	vs := scope.In(Scope)
 	mu, logvar := m.encoderGraph(vs, x)
-	z := Add(mu, Mul(Exp(MulScalar(logvar, 0.5)), eps))
+	z := Add(mu, Mul(safeexp.Exp(MulScalar(logvar, 0.5)), eps))
 	logits := m.decoderGraph(vs, z)
 	return bceWithLogits(logits, x), klGraph(mu, logvar)
 }
 
 // bceWithLogits is sum_pixels [softplus(l) - x l] = -sum [x log sigmoid(l) + (1-x) log(1 - sigmoid(l))],
-// computed stably: max(l, 0) - x l + log(1 + exp(-|l|)).
+// computed stably (safeexp.Softplus: max(l, 0) + log(1 + exp(-|l|))).
 func bceWithLogits(logits, x *Node) *Node {
-	zeros := ZerosLike(logits)
-	pos := Where(GreaterOrEqual(logits, zeros), logits, zeros)
-	return ReduceSum(Add(Sub(pos, Mul(x, logits)), Log1P(Exp(Neg(Abs(logits))))), -1)
+	return ReduceSum(Sub(safeexp.Softplus(logits), Mul(x, logits)), -1)
 }
 
 // klGraph is KL(N(mu, diag exp(logvar)) || N(0, I)) = -1/2 sum (1 + logvar - mu^2 - exp(logvar)).
 func klGraph(mu, logvar *Node) *Node {
-	return MulScalar(ReduceSum(Sub(Sub(AddScalar(logvar, 1), Square(mu)), Exp(logvar)), -1), -0.5)
+	return MulScalar(ReduceSum(Sub(Sub(AddScalar(logvar, 1), Square(mu)), safeexp.Exp(logvar)), -1), -0.5)
 }
 
 // KL returns the closed form KL(N(mu, diag exp(logvar)) || N(0, I)) of one latent (host code,
@@ -275,7 +274,7 @@ func (m *Model) decodeChunk(latents []float32) (images []float32, err error) {
 	defer m.mu.Unlock()
 	if m.decode == nil {
 		if m.decode, err = model.NewExec(m.backend, m.store, func(scope *model.Scope, z *Node) *Node {
-			return Sigmoid(m.decoderGraph(scope.In(Scope), z))
+			return safeexp.Sigmoid(m.decoderGraph(scope.In(Scope), z))
 		}); err != nil {
 			return nil, err
 		}

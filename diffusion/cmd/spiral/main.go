@@ -76,6 +76,7 @@ func parse(args []string) (*options, []string, error) {
 	fs.BoolVar(&o.o.PlainNet, "plain_net", false, "the exam's plain MLP on [x1, x2, t] (no Fourier features, no 1/sigma(t) output)")
 	fs.IntVar(&o.o.Samples, "samples", 0, "samples per evaluated set (0: the preset's)")
 	fs.IntVar(&o.o.LikelihoodPoints, "likelihood_points", 0, "points of the PF-ODE likelihood check (0: the preset's)")
+	fs.IntVar(&o.o.Workers, "workers", 0, "data-parallel shards of each training batch (0: 2, both cores)")
 	fs.StringVar(&o.out, "out", "", "directory for the figures (default: outputs/spiral)")
 	fs.StringVar(&o.ckp, "checkpoints", "", "directory of the checkpoints (default: outputs/checkpoints)")
 	fs.IntVar(&o.checkEvery, "checkpoint_every", 0, "also save the resumable training state every this many steps (0: every minute)")
@@ -98,7 +99,7 @@ func (o *options) check() error {
 	}
 	if err := cliusage.PresetCounts(cliusage.Int{Name: "components", V: v.Components}, cliusage.Int{Name: "k", V: v.K}, cliusage.Int{Name: "steps", V: v.Steps},
 		cliusage.Int{Name: "batch", V: v.Batch}, cliusage.Int{Name: "width", V: v.Width}, cliusage.Int{Name: "layers", V: v.Layers}, cliusage.Int{Name: "samples", V: v.Samples},
-		cliusage.Int{Name: "likelihood_points", V: v.LikelihoodPoints}, cliusage.Int{Name: "checkpoint_every", V: o.checkEvery}); err != nil {
+		cliusage.Int{Name: "likelihood_points", V: v.LikelihoodPoints}, cliusage.Int{Name: "checkpoint_every", V: o.checkEvery}, cliusage.Int{Name: "workers", V: v.Workers}); err != nil {
 		return err
 	}
 	if err := cliusage.PresetNumbers(cliusage.Float{Name: "sigma", V: v.Sigma}, cliusage.Float{Name: "turns", V: v.Turns}, cliusage.Float{Name: "radius", V: v.Radius},

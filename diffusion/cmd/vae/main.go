@@ -80,7 +80,7 @@ func parse(args []string) (*options, []string, error) {
 	fs.StringVar(&o.o.LRSchedule, "lr_schedule", "", "constant (the exam), cosine or exponential")
 	fs.IntVar(&o.o.TrainSize, "train_size", 0, "training images (0: the preset's)")
 	fs.IntVar(&o.o.TestSize, "test_size", 0, "test images (0: the preset's)")
-	fs.IntVar(&o.o.Workers, "workers", 0, "data-parallel shards of each VAE batch (0: 2, both cores)")
+	fs.IntVar(&o.o.Workers, "workers", 0, "data-parallel shards of each training batch of the VAE and the latent networks (0: 2, both cores)")
 	fs.IntVar(&o.l.Steps, "latent_steps", 0, "training steps of the latent score networks (0: the preset's)")
 	fs.IntVar(&o.l.Batch, "latent_batch", 0, "batch size of the latent score networks (0: 256)")
 	fs.Float64Var(&o.l.LR, "latent_lr", 0, "Adam learning rate of the latent score networks (0: 2e-3, cosine)")
@@ -162,7 +162,7 @@ func run(args []string, w io.Writer) error {
 		return cliusage.Errorf("-batch %d is larger than the training set (%d images; -train_size)", cfg.Train.BatchSize, n)
 	}
 	cfg.CheckpointEvery = o.checkEvery
-	o.l.Preset, o.l.Seed = o.o.Preset, o.o.Seed
+	o.l.Preset, o.l.Seed, o.l.Workers = o.o.Preset, o.o.Seed, o.o.Workers
 	lcfg, err := o.l.Config()
 	if err != nil {
 		return cliusage.Wrap(err)
