@@ -111,6 +111,9 @@ func (o Overrides) Config() (Config, error) {
 	preset.Override(&c.Train.Workers, o.Workers)
 	if o.Weighting != "" {
 		c.Train.Weighting, c.HyvarinenWeighting = Weighting(o.Weighting), Weighting(o.Weighting)
+		if c.Train.Weighting == Importance { // it draws its own times
+			c.Train.TimeSkew, c.HyvarinenTimeSkew = 1, 1
+		}
 	}
 	if o.LRSchedule != "" {
 		c.Train.LRSchedule = lrschedule.Kind(o.LRSchedule)

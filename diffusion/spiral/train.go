@@ -55,6 +55,12 @@ const (
 	// Sigma weights t by sigma(t), between the two: small t keep more weight than with
 	// Sigma2, without Uniform's variance.
 	Sigma Weighting = "sigma"
+	// Importance is Uniform's objective (the exam's loss, the same expectation) estimated with
+	// less variance: t is drawn log-uniformly on [TMin, 1] (density q(t) = 1 / (t ln(1/TMin)),
+	// so the small times where the loss is of order 1/sigma^2 are drawn more often) and each
+	// example is weighted by p(t)/q(t) = t ln(1/TMin) / (1 - TMin), p the uniform density.
+	// TimeSkew must be 1.
+	Importance Weighting = "importance"
 )
 
 // TrainConfig configures Train.
@@ -115,11 +121,11 @@ func (c *TrainConfig) check() error {
 		return err
 	}
 	switch c.Weighting {
-	case Uniform, Sigma2, Sigma:
+	case Uniform, Sigma2, Sigma, Importance:
 	case "":
 		c.Weighting = Uniform
 	default:
-		return fmt.Errorf("spiral: unknown weighting %q (want %q, %q or %q)", c.Weighting, Uniform, Sigma, Sigma2)
+		return fmt.Errorf("spiral: unknown weighting %q (want %q, %q, %q or %q)", c.Weighting, Uniform, Sigma, Sigma2, Importance)
 	}
 	if c.Steps < 1 || c.BatchSize < 1 {
 		return fmt.Errorf("spiral: training needs steps >= 1 and batch size >= 1, got %d, %d", c.Steps, c.BatchSize)
@@ -135,6 +141,9 @@ func (c *TrainConfig) check() error {
 	}
 	if !(c.TimeSkew >= 1) || math.IsInf(c.TimeSkew, 0) {
 		return fmt.Errorf("spiral: the time skew must be a finite number >= 1 (1: uniform), got %g", c.TimeSkew)
+	}
+	if c.Weighting == Importance && c.TimeSkew != 1 {
+		return fmt.Errorf("spiral: the %q weighting draws its own times: the time skew must be 1, got %g", Importance, c.TimeSkew)
 	}
 	if !(c.EMADecay >= 0 && c.EMADecay < 1) {
 		return fmt.Errorf("spiral: the EMA decay must be in [0, 1), got %g", c.EMADecay)
@@ -251,6 +260,9 @@ func drawBatch(data Data, dim int, p Process, o batchOptions, rng *rand.Rand) (b
 			u = math.Pow(u, skew)
 		}
 		t := tMin + (1-tMin)*u
+		if weighting == Importance {
+			t = tMin * math.Pow(1/tMin, u) // log-uniform on [tMin, 1)
+		}
 		a, s, err := p.Scales(t)
 		if err != nil {
 			return b, err
@@ -262,6 +274,8 @@ func drawBatch(data Data, dim int, p Process, o batchOptions, rng *rand.Rand) (b
 			b.w[i] = float32(s * s)
 		case Sigma:
 			b.w[i] = float32(s)
+		case Importance:
+			b.w[i] = float32(t * math.Log(1/tMin) / (1 - tMin))
 		}
 		for d := range dim {
 			e := rng.NormFloat64()

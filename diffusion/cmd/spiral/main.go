@@ -68,7 +68,7 @@ func parse(args []string) (*options, []string, error) {
 	fs.IntVar(&o.o.Batch, "batch", 0, "batch size (0: 128)")
 	fs.Float64Var(&o.o.LR, "lr", 0, "Adam learning rate (0: 5e-3)")
 	fs.StringVar(&o.o.LRSchedule, "lr_schedule", "", "constant, cosine or exponential (empty: the preset's)")
-	fs.StringVar(&o.o.Weighting, "weighting", "", "loss weight of each t: none (the exam), sigma or sigma2 (empty: the preset's)")
+	fs.StringVar(&o.o.Weighting, "weighting", "", "loss weight of each t: none (the exam), sigma, sigma2, or importance (the exam's loss, t drawn log-uniformly and reweighted; time skew 1) (empty: the preset's)")
 	fs.Float64Var(&o.o.TimeSkew, "time_skew", 0, "training times t = t_min + (1 - t_min) u^skew (1: uniform; 0: the preset's)")
 	fs.IntVar(&o.o.Width, "width", 0, "hidden units per layer (0: 128)")
 	fs.IntVar(&o.o.Layers, "layers", 0, "hidden layers (0: 3)")
@@ -110,9 +110,9 @@ func (o *options) check() error {
 		return cliusage.Errorf("-time_skew must be >= 1 (1: uniform; 0: the preset's), got %g", v.TimeSkew)
 	}
 	switch spiral.Weighting(v.Weighting) {
-	case "", spiral.Uniform, spiral.Sigma, spiral.Sigma2:
+	case "", spiral.Uniform, spiral.Sigma, spiral.Sigma2, spiral.Importance:
 	default:
-		return cliusage.Errorf("-weighting %q: want %s, %s or %s", v.Weighting, spiral.Uniform, spiral.Sigma, spiral.Sigma2)
+		return cliusage.Errorf("-weighting %q: want %s, %s, %s or %s", v.Weighting, spiral.Uniform, spiral.Sigma, spiral.Sigma2, spiral.Importance)
 	}
 	if err := lrschedule.Kind(v.LRSchedule).Valid(); err != nil {
 		return cliusage.Errorf("-lr_schedule %q: %v", v.LRSchedule, err)

@@ -66,7 +66,7 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"-lr", "-0.001"}, "-lr must be a finite number >= 0"},
 		{[]string{"-lr", "+Inf"}, "-lr"},
 		{[]string{"-time_skew", "0.5"}, "-time_skew must be >= 1"},
-		{[]string{"-weighting", "cubic"}, "-weighting \"cubic\": want none, sigma or sigma2"},
+		{[]string{"-weighting", "cubic"}, "-weighting \"cubic\": want none, sigma, sigma2 or importance"},
 		{[]string{"-lr_schedule", "step"}, "-lr_schedule \"step\": want constant, cosine or exponential"},
 		{[]string{"-steps", "many"}, "-steps"},
 		{[]string{"-no-such-flag"}, "no-such-flag"},
