@@ -52,9 +52,10 @@ type Overrides struct {
 
 // Config returns the preset's configuration with the overrides applied, validated. Every
 // preset trains the exam's model (d_z = 2, 400 hidden units) with the exam's Adam 1e-3 and
-// batch 128, on two data-parallel shards (both cores): smoke on 2000 images for 2 epochs; paper on all of MNIST for the exam's 15
-// epochs; cpu on all of MNIST for 30 epochs (beyond the exam: with 15 the test -ELBO stops at
-// 151.9 nats, above the target of 150; with 30 it reaches 149.0; 13.7 minutes on 2 idle AMD EPYC cores in session 9).
+// batch 128, on two data-parallel shards (both cores): smoke on 2000 images for 2 epochs;
+// paper on all of MNIST for the exam's 15 epochs; cpu on all of MNIST for 30 epochs (beyond
+// the exam: with 15 the test -ELBO stops at 151.9 nats, above the target of 150; with
+// 30 it reaches 149.0, in 8 minutes on 2 idle AMD EPYC cores in session 10).
 func (o Overrides) Config() (Config, error) {
 	p, err := preset.Parse(o.Preset)
 	if err != nil {
