@@ -28,6 +28,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/gomlx/compute"
 
@@ -130,7 +131,10 @@ func IsGo(b compute.Backend) bool {
 
 // SIMDBuild reports whether the running program was built with GOEXPERIMENT=simd, which
 // enables the Go backend's AVX2/AVX-512 kernels (about 8x faster MLP training here).
-func SIMDBuild() bool {
+func SIMDBuild() bool { return simdBuild() }
+
+// simdBuild reads the build settings once (safeexp asks at every exp-based op of a graph).
+var simdBuild = sync.OnceValue(func() bool {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return false
@@ -141,7 +145,7 @@ func SIMDBuild() bool {
 		}
 	}
 	return false
-}
+})
 
 // Describe returns a one-line human description of a backend, e.g. for the first cell
 // of a notebook: its name, its description as GoMLX gives it, and the configuration.

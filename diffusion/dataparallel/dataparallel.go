@@ -288,6 +288,19 @@ func ShardSizes(n, workers int) []int {
 	return out
 }
 
+// Shards cuts a batch of n examples into the shards Step takes: min(n, workers) near-equal
+// ranges (ShardSizes), and returns shard(lo, hi), the inputs of examples [lo, hi), for each.
+func Shards(n, workers int, shard func(lo, hi int) []any) [][]any {
+	sizes := ShardSizes(n, min(n, max(1, workers)))
+	out := make([][]any, 0, len(sizes))
+	lo := 0
+	for _, m := range sizes {
+		out = append(out, shard(lo, lo+m))
+		lo += m
+	}
+	return out
+}
+
 // finite reports whether every value of a float tensor is finite (other dtypes: true).
 func finite(t *tensors.Tensor) bool {
 	ok := true

@@ -67,15 +67,11 @@ func newProblem(t *testing.T, workers int) (*Stepper, *model.Store) {
 	return s, store
 }
 
-// shards splits the problem's examples by ShardSizes into at most workers shards.
+// shards splits the problem's examples into at most workers shards.
 func shards(workers int) [][]any {
-	var out [][]any
-	lo := 0
-	for _, m := range ShardSizes(len(xs), workers) {
-		out = append(out, []any{tensors.FromValue(xs[lo : lo+m]), tensors.FromValue(ys[lo : lo+m])})
-		lo += m
-	}
-	return out
+	return Shards(len(xs), workers, func(lo, hi int) []any {
+		return []any{tensors.FromValue(xs[lo:hi]), tensors.FromValue(ys[lo:hi])}
+	})
 }
 
 func weights(t *testing.T, store *model.Store) []float32 {
@@ -195,5 +191,10 @@ func TestCompileAndConfig(t *testing.T) {
 	}
 	if got := ShardSizes(5, 0); !slices.Equal(got, []int{5}) {
 		t.Errorf("ShardSizes(5, 0) = %v", got)
+	}
+	var ranges [][2]int
+	Shards(3, 7, func(lo, hi int) []any { ranges = append(ranges, [2]int{lo, hi}); return nil })
+	if !slices.Equal(ranges, [][2]int{{0, 1}, {1, 2}, {2, 3}}) {
+		t.Errorf("Shards(3, 7) ranges %v, want one example each", ranges)
 	}
 }

@@ -53,18 +53,14 @@ func (b *batcher) shards(size, workers int) [][]any {
 		}
 	}
 	noise := seeded.Normals(b.rng, size*b.dim)
-	out := make([][]any, 0, workers)
-	lo := 0
-	for _, m := range dataparallel.ShardSizes(size, workers) {
-		hi := lo + m
+	return dataparallel.Shards(size, workers, func(lo, hi int) []any {
+		m := hi - lo
 		shard := []any{tensors.FromFlatDataAndDimensions(x0[lo*b.dim:hi*b.dim], m, b.dim),
 			tensors.FromFlatDataAndDimensions(t[lo:hi], m),
 			tensors.FromFlatDataAndDimensions(noise[lo*b.dim:hi*b.dim], m, b.dim)}
 		if y != nil {
 			shard = append(shard, tensors.FromFlatDataAndDimensions(y[lo:hi], m))
 		}
-		out = append(out, shard)
-		lo = hi
-	}
-	return out
+		return shard
+	})
 }

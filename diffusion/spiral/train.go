@@ -407,17 +407,13 @@ func (n *Net) trainStep(data Data, cfg TrainConfig, rng *rand.Rand) (loss float6
 	if err != nil {
 		return 0, false, err
 	}
-	// One shard per worker (fewer for a batch smaller than that).
-	var shards [][]any
-	lo := 0
-	for _, k := range dataparallel.ShardSizes(len(b.t), min(len(b.t), n.train.workers)) {
-		shard := b.slice(lo, lo+k).tensors()
+	shards := dataparallel.Shards(len(b.t), n.train.workers, func(lo, hi int) []any {
+		shard := b.slice(lo, hi).tensors()
 		if c != nil {
-			shard = append(shard, tensors.FromFlatDataAndDimensions(c[lo:lo+k], k))
+			shard = append(shard, tensors.FromFlatDataAndDimensions(c[lo:hi], hi-lo))
 		}
-		shards = append(shards, shard)
-		lo += k
-	}
+		return shard
+	})
 	loss, _, gradOK, err = n.train.step.Step(len(b.t), shards)
 	return loss, gradOK, err
 }

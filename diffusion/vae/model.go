@@ -16,6 +16,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/godiffusion/notebooks/diffusion/dataparallel"
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/safeexp"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
@@ -61,7 +62,7 @@ type Model struct {
 	mu             sync.Mutex
 	encode, decode *model.Exec
 	losses         *model.Exec
-	train          *trainer
+	train          *dataparallel.Stepper // the compiled training step
 }
 
 // New creates a VAE with freshly initialized weights (PyTorch's nn.Linear initialization)
@@ -135,12 +136,20 @@ func KL(mu, logvar []float64) float64 {
 	return -s / 2
 }
 
+// batchRows checks that flat holds whole rows of width and returns their number.
+func batchRows(flat []float32, width int, what string) (int, error) {
+	if len(flat) == 0 || len(flat)%width != 0 {
+		return 0, fmt.Errorf("vae: %d values of %s are not a whole number (>= 1) of rows of %d", len(flat), what, width)
+	}
+	return len(flat) / width, nil
+}
+
 // batchTensor checks that flat holds whole rows of width and returns them as an [n, width] tensor.
 func batchTensor(flat []float32, width int, what string) (*tensors.Tensor, int, error) {
-	if len(flat) == 0 || len(flat)%width != 0 {
-		return nil, 0, fmt.Errorf("vae: %d values of %s are not a whole number (>= 1) of rows of %d", len(flat), what, width)
+	n, err := batchRows(flat, width, what)
+	if err != nil {
+		return nil, 0, err
 	}
-	n := len(flat) / width
 	return tensors.FromFlatDataAndDimensions(flat, n, width), n, nil
 }
 

@@ -93,19 +93,13 @@ func (h *History) Final() Losses {
 	return h.Test[len(h.Test)-1]
 }
 
-// trainer holds the compiled data-parallel training step.
-type trainer struct {
-	step *dataparallel.Stepper
-}
-
-func (m *Model) newTrainer(cfg TrainConfig) (*trainer, error) {
+func (m *Model) newTrainer(cfg TrainConfig) (*dataparallel.Stepper, error) {
 	opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(1e-8).Done()
 	// Per image: the loss -ELBO = reconstruction + KL, and the two terms as metrics.
-	step, err := dataparallel.New(m.backend, m.store, opt, dataparallel.Config{Workers: cfg.Workers, Metrics: 2}, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+	return dataparallel.New(m.backend, m.store, opt, dataparallel.Config{Workers: cfg.Workers, Metrics: 2}, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
 		recon, kl := m.lossGraph(scope, in[0], in[1])
 		return Add(recon, kl), []*Node{recon, kl}
 	})
-	return &trainer{step: step}, err
 }
 
 // TrainStep runs one Adam step on images (n*784 values in [0, 1]) with noise eps (n*d_z)
@@ -121,11 +115,11 @@ func (m *Model) trainStep(cfg TrainConfig, images, eps []float32) (l Losses, gra
 	if m == nil || m.store == nil {
 		return l, false, fmt.Errorf("vae.Model.TrainStep: nil or uninitialized model (use New or Load)")
 	}
-	_, n, err := batchTensor(images, Pixels, "images")
+	n, err := batchRows(images, Pixels, "images")
 	if err != nil {
 		return l, false, err
 	}
-	_, ne, err := batchTensor(eps, m.Config.Latent, "noise")
+	ne, err := batchRows(eps, m.Config.Latent, "noise")
 	if err != nil {
 		return l, false, err
 	}
@@ -139,15 +133,12 @@ func (m *Model) trainStep(cfg TrainConfig, images, eps []float32) (l Losses, gra
 			return l, false, err
 		}
 	}
-	// One shard per worker (fewer for a batch smaller than that), each its own tensors.
-	var shards [][]any
-	lo, dz := 0, m.Config.Latent
-	for _, k := range dataparallel.ShardSizes(n, min(n, m.train.step.Workers())) {
-		shards = append(shards, []any{tensors.FromFlatDataAndDimensions(images[lo*Pixels:(lo+k)*Pixels], k, Pixels),
-			tensors.FromFlatDataAndDimensions(eps[lo*dz:(lo+k)*dz], k, dz)})
-		lo += k
-	}
-	_, metrics, gradOK, err := m.train.step.Step(n, shards)
+	dz := m.Config.Latent
+	shards := dataparallel.Shards(n, m.train.Workers(), func(lo, hi int) []any {
+		return []any{tensors.FromFlatDataAndDimensions(images[lo*Pixels:hi*Pixels], hi-lo, Pixels),
+			tensors.FromFlatDataAndDimensions(eps[lo*dz:hi*dz], hi-lo, dz)}
+	})
+	_, metrics, gradOK, err := m.train.Step(n, shards)
 	if err != nil {
 		return l, false, err
 	}
@@ -166,7 +157,7 @@ func (m *Model) compileTrainer(cfg TrainConfig, size int) (err error) {
 			return err
 		}
 	}
-	return m.train.step.Compile(size, func(k int) []shapes.Shape {
+	return m.train.Compile(size, func(k int) []shapes.Shape {
 		return []shapes.Shape{shapes.Make(dtypes.Float32, k, Pixels), shapes.Make(dtypes.Float32, k, m.Config.Latent)}
 	})
 }
