@@ -3,6 +3,7 @@ package conv
 import (
 	"math"
 
+	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/safeexp"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -87,21 +88,30 @@ func implOf(act Activation) activationImpl {
 		return activationImpl{inScale: 1, pad: -30, infer: fusedGelu(true), apply: func(z *Node) (*Node, func(g *Node) *Node) {
 			return BackendFusedGelu(z, true), func(g *Node) *Node {
 				phi := AddScalar(MulScalar(Erf(MulScalar(z, 1/math.Sqrt2)), 0.5), 0.5)
-				pdf := MulScalar(safeexp.ExpNonPositive(MulScalar(Mul(z, z), -0.5)), 1/math.Sqrt(2*math.Pi))
+				v := MulScalar(Mul(z, z), -0.5)
+				e := Exp(v)
+				if expPenalty(z.Graph()) {
+					e = safeexp.ExpNonPositive(v)
+				}
+				pdf := MulScalar(e, 1/math.Sqrt(2*math.Pi))
 				return Mul(g, Add(phi, Mul(z, pdf)))
 			}
 		}}
 	case GELUTanh:
 		// Training: 0.5 z (1 + tanh(u)) = z sigmoid(2u) = z / (1 + exp(-2u)), u = k (z + c z^3),
 		// keeping sigmoid(2u) for the backward pass (measured: 14% faster UNet training steps than
-		// with the Tanh op); see safeexp.SigmoidOfNeg for when exp is computed as expm1. At the pad
-		// value exp overflows to +Inf (the output and derivative are exactly 0), or expm1's capped
-		// argument gives sigmoid 6e-39 (output -1.8e-37). Inference: the
-		// backend's fused single-op GELU (one pass instead of seven: 33% faster UNet forward), see
-		// fusedGelu.
+		// with the Tanh op); exp is computed as expm1 where expPenalty says so
+		// (safeexp.SigmoidOfNeg). At the pad value exp overflows to +Inf (the output and
+		// derivative are exactly 0), or expm1's capped argument gives sigmoid 6e-39 (output
+		// -1.8e-37). Inference: the backend's fused single-op GELU (one pass instead of seven: 33%
+		// faster UNet forward), see fusedGelu.
 		return activationImpl{inScale: 1, pad: -30, infer: fusedGelu(false), apply: func(z *Node) (*Node, func(g *Node) *Node) {
 			s := Mul(z, z)
-			sig := safeexp.SigmoidOfNeg(Mul(z, AddScalar(MulScalar(s, -2*geluK*geluC), -2*geluK))) // sigmoid(2u)
+			v := Mul(z, AddScalar(MulScalar(s, -2*geluK*geluC), -2*geluK)) // -2u
+			sig := Reciprocal(AddScalar(Exp(v), 1))                        // sigmoid(2u)
+			if expPenalty(z.Graph()) {
+				sig = safeexp.SigmoidOfNeg(v)
+			}
 			return Mul(z, sig), func(g *Node) *Node {
 				// d/dz = sig + z sig (1 - sig) 2k (1 + 3c z^2)
 				du := AddScalar(MulScalar(s, 6*geluK*geluC), 2*geluK)
@@ -132,12 +142,12 @@ func implOf(act Activation) activationImpl {
 
 // fusedGelu returns the backend's single-op GELU (exact or tanh approximation), differentiable
 // through its decomposed formula (for gradients through inference graphs, e.g. guidance).
-// The go backend's fused tanh GELU calls math.Tanh per element, which pays the AVX-SSE
-// transition penalty in SIMD builds (package safeexp); there the tanh GELU takes the
-// decomposed Expm1 form instead.
+// The go backend's fused tanh GELU calls math.Tanh per element, which can pay the AVX-SSE
+// transition penalty (see expPenalty); there the tanh GELU takes the decomposed Expm1 form
+// instead.
 func fusedGelu(exact bool) func(z *Node) *Node {
 	return func(z *Node) *Node {
-		if !exact && safeexp.Needed(z.Graph()) {
+		if !exact && expPenalty(z.Graph()) {
 			out, _ := implOf(GELUTanh).apply(z)
 			return out
 		}
@@ -150,6 +160,17 @@ func fusedGelu(exact bool) func(z *Node) *Node {
 		}, true)
 		return out
 	}
+}
+
+// expPenalty reports whether the GELU's exp and tanh should avoid math.Exp and math.Tanh: on
+// the go backend of a SIMD build (safeexp.Needed) when GODEBUG=asyncpreemptoff=1 is missing
+// (preemption then leaves the vector registers' upper halves dirty at any point). With it set,
+// the GELU follows element-wise batch-norm ops rather than a matrix kernel and, measured on an
+// AMD EPYC Zen 3 (docs/STATUS.md session 11), the plain forms are faster: UNet D=32 forward
+// (one sampling step, batch 64) 580-650 ms against 810-923 ms with the Expm1 forms, training
+// step 1727-1826 against 1860-1911 ms.
+func expPenalty(g *Graph) bool {
+	return safeexp.Needed(g) && !backend.AsyncPreemptOff()
 }
 
 // activateDecomposed is act(z) with differentiable graph ops only (small tensors, twins).

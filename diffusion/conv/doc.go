@@ -49,10 +49,12 @@
 // dirty (by the backend's matrix kernels, and by Go's asynchronous preemption without
 // GODEBUG=asyncpreemptoff=1), and math.Exp and math.Tanh (which mix VEX FMA and legacy SSE
 // instructions) then take 0.8-2.2 us per call instead of 14-43 ns (AMD EPYC Zen 3 and Intel
-// Xeon, docs/STATUS.md sessions 6 and 10); math.Expm1 (pure Go) does not pay it. On the go
-// backend of a SIMD build (safeexp.Needed) the GELU therefore uses Expm1 instead of Exp
+// Xeon, docs/STATUS.md sessions 6 and 10); math.Expm1 (pure Go) does not pay it. In conv the
+// GELU follows element-wise batch-norm ops, not a matrix kernel, and with asyncpreemptoff set
+// the plain forms measured faster (session 11): the GELU takes Expm1 instead of Exp
 // (1/(2 + expm1(v)) is as exact as 1/(1 + exp(v))) and the decomposed GELU instead of the fused
-// one in inference (package safeexp). BenchmarkExpAfterMatMul (diffusion/safeexp) and
-// BenchmarkExpPenalty (diffusion/backend) measure the penalty of a CPU. GELUExact and GELUFast (a sqrt-based approximation within
-// 2.2e-4 of the exact GELU) are measured alternatives (README.md).
+// one in inference only on the go backend of a SIMD build without GODEBUG=asyncpreemptoff=1
+// (expPenalty). BenchmarkExpAfterMatMul (diffusion/safeexp) and BenchmarkExpPenalty
+// (diffusion/backend) measure the penalty of a CPU. GELUExact and GELUFast (a sqrt-based
+// approximation within 2.2e-4 of the exact GELU) are measured alternatives (README.md).
 package conv
