@@ -19,8 +19,9 @@
 // (BenchmarkDenoiserTrainStep, batch 1000: 61 ms vs 43 ms). GOMLX_BACKEND=go:ops_parallel
 // opts back in (deadlock included); go:parallelism=-1,ops_parallel is the safe form.
 //
-// New wraps the Go backend in ElideIdentityTransposes (see there), which only removes
-// transposes that leave every axis in place.
+// New wraps the Go backend in Rewrite with AllRewrites (see Rewrites): transposes that leave
+// every axis in place are removed, and matrix products get their operands in the layout the
+// backend's fast kernels take.
 package backend
 
 import (
@@ -84,7 +85,7 @@ func NewWithConfig(config string) (b compute.Backend, err error) {
 		return nil, fmt.Errorf("starting backend %q: %w", config, err)
 	}
 	if name == "go" {
-		b = ElideIdentityTransposes(b)
+		b = Rewrite(b, AllRewrites)
 	}
 	return b, nil
 }

@@ -15,14 +15,40 @@ import (
 // every graph without identity transposes, is unchanged. The wrapper's buffers and
 // executables report it as their backend, as GoMLX's tensors require.
 func ElideIdentityTransposes(b compute.Backend) compute.Backend {
-	if _, ok := b.(elidingBackend); ok {
-		return b
+	return Rewrite(b, Rewrites{IdentityTransposes: true})
+}
+
+// Rewrites selects the graph rewrites of a backend wrapped by Rewrite.
+type Rewrites struct {
+	// IdentityTransposes elides transposes that leave every axis in place
+	// (ElideIdentityTransposes).
+	IdentityTransposes bool
+	// MatMulLayouts hands every matrix product with one contracting axis, one free axis per
+	// operand and at most one batch axis to the Go backend in the row-major layout its fast
+	// kernels take (lhs [batch, n, k], rhs [batch, k, m]), transposing the operands that are
+	// not (see matMulLayout).
+	MatMulLayouts bool
+}
+
+// AllRewrites is every rewrite, as New applies them to the Go backend.
+var AllRewrites = Rewrites{IdentityTransposes: true, MatMulLayouts: true}
+
+// Rewrite wraps a backend so that the graphs built on it get the rewrites r; the results
+// of every graph are unchanged (up to float rounding). Wrapping a wrapped backend again
+// replaces its rewrites.
+func Rewrite(b compute.Backend, r Rewrites) compute.Backend {
+	if w, ok := b.(elidingBackend); ok {
+		if w.rewrites == r {
+			return w
+		}
+		b = w.Backend
 	}
-	return elidingBackend{Backend: b}
+	return elidingBackend{Backend: b, rewrites: r}
 }
 
 type elidingBackend struct {
 	compute.Backend
+	rewrites Rewrites
 }
 
 // Builder returns the wrapped backend's builder, wrapped.
@@ -148,7 +174,7 @@ func unwrap(f compute.Function) compute.Function {
 
 // Transpose returns x itself when permutation is the identity.
 func (f *elidingFunction) Transpose(x compute.Value, permutation ...int) (compute.Value, error) {
-	if isIdentity(permutation) {
+	if f.builder.backend.rewrites.IdentityTransposes && isIdentity(permutation) {
 		shape, err := f.Function.Shape(x)
 		if err == nil && shape.Rank() == len(permutation) {
 			return x, nil

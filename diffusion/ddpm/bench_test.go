@@ -26,8 +26,9 @@ func BenchmarkDenoiserTrainStep(b *testing.B) {
 }
 
 // BenchmarkDenoiserTrainStepElision measures the same step (batch 1000, one worker) on the
-// Go backend as compute.NewWithConfig returns it ("plain") and wrapped by
-// backend.ElideIdentityTransposes, as backend.New returns it ("elided").
+// Go backend as compute.NewWithConfig returns it ("plain"), with the identity transposes
+// elided ("elided", backend.ElideIdentityTransposes) and with every rewrite of backend.New
+// ("rewritten", backend.AllRewrites: also the matrix products' layouts).
 func BenchmarkDenoiserTrainStepElision(b *testing.B) {
 	plain, err := compute.NewWithConfig(backend.Effective("go"))
 	if err != nil {
@@ -37,7 +38,7 @@ func BenchmarkDenoiserTrainStepElision(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		be   compute.Backend
-	}{{"plain", plain}, {"elided", backend.ElideIdentityTransposes(plain)}} {
+	}{{"plain", plain}, {"elided", backend.ElideIdentityTransposes(plain)}, {"rewritten", backend.Rewrite(plain, backend.AllRewrites)}} {
 		b.Run(c.name, func(b *testing.B) { benchTrainStep(b, c.be, 1000, 1) })
 	}
 }
