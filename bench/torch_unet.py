@@ -15,6 +15,7 @@ With --export DIR it instead writes, in float64, a randomly initialized UNet (--
 files, for the Go parity test (diffusion/nets/unet_torch_test.go).
 """
 import argparse
+import math
 import statistics
 import time
 
@@ -31,6 +32,12 @@ p.add_argument("--threads", type=int, default=1)
 p.add_argument("--gelu", default="none", choices=["none", "tanh", "fast"],
                help="GELU after batch norms: exact (none), tanh approximation, or Go's GELUFast formula")
 p.add_argument("--cond", default="none", choices=["none", "time", "class"], help="conditioning (CS180 5B part 2)")
+p.add_argument("--sinusoidal", type=int, default=0,
+               help="embed t sinusoidally with this many features before the FCBlocks (nets.SinusoidalEmbedding; "
+                    "the DDPM UNet: 32)")
+p.add_argument("--mode", default="both", choices=["both", "train", "forward"], help="what to time")
+p.add_argument("--forward-batch", type=int, default=0,
+               help="batch of the timed forward call (default --batch; CFG sampling of N images: 2N)")
 p.add_argument("--export", default="", help="write a parity case to this directory instead of timing")
 args = p.parse_args()
 
@@ -102,10 +109,18 @@ class FCBlock(nn.Sequential):
         super().__init__(nn.Linear(ci, co), nn.GELU(), nn.Linear(co, co))
 
 
+def sinusoidal(t, dim):
+    """nets.SinusoidalEmbedding: sin(t f_i) then cos(t f_i), f_i = 10000^(-i/(dim/2))."""
+    half = dim // 2
+    f = torch.exp(-math.log(10000) * torch.arange(half, dtype=t.dtype) / half)
+    arg = t * f[None, :]
+    return torch.cat([torch.sin(arg), torch.cos(arg)], 1)
+
+
 class UNet(nn.Module):
-    def __init__(self, D, cond):
+    def __init__(self, D, cond, sin_dim=0):
         super().__init__()
-        self.cond = cond
+        self.cond, self.sin_dim = cond, sin_dim
         self.e1 = ConvBlock(1, D)
         self.d1 = DownBlock(D, D)
         self.d2 = DownBlock(D, 2 * D)
@@ -115,11 +130,14 @@ class UNet(nn.Module):
         self.u2 = UpBlock(2 * D, D)
         self.out = nn.Sequential(ConvBlock(2 * D, D), nn.Conv2d(D, 1, 3, 1, 1))
         if cond != "none":
-            self.t1, self.t2 = FCBlock(1, 2 * D), FCBlock(1, D)
+            tin = sin_dim if sin_dim else 1
+            self.t1, self.t2 = FCBlock(tin, 2 * D), FCBlock(tin, D)
         if cond == "class":
             self.c1, self.c2 = FCBlock(10, 2 * D), FCBlock(10, D)
 
     def forward(self, x, t=None, c=None):
+        if self.sin_dim and t is not None:
+            t = sinusoidal(t, self.sin_dim)
         e1 = self.e1(x)
         e2 = self.d1(e1)
         e3 = self.d2(e2)
@@ -182,21 +200,15 @@ def main():
         export(args.export)
         return
     B, D = args.batch, args.hidden
-    net = UNet(D, args.cond)
+    FB = args.forward_batch or B
+    net = UNet(D, args.cond, args.sinusoidal)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     g = torch.Generator().manual_seed(42)
     clean = torch.rand(B, 1, 28, 28, generator=g)
-    t = torch.rand(B, 1, generator=g)
-    c = F.one_hot(torch.randint(0, 10, (B,), generator=g), 10).float()
     nparams = sum(p.numel() for p in net.parameters())
 
-    def train_step():
-        x = clean + 0.5 * torch.randn_like(clean)
-        loss = F.mse_loss(net(x, t, c), clean)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.item()
+    def conditions(n):
+        return torch.rand(n, 1, generator=g), F.one_hot(torch.randint(0, 10, (n,), generator=g), 10).float()
 
     def timed(fn):
         s = time.perf_counter()
@@ -212,21 +224,35 @@ def main():
         return first_ms, statistics.median(ds) * 1000, min(ds) * 1000, out
 
     print(f"torch {torch.__version__} threads={torch.get_num_threads()} D={D} batch={B} cond={args.cond} "
-          f"gelu={args.gelu} params={nparams}", flush=True)
-    net.train()
-    first, med, mn, loss = timed(train_step)
-    print(f"RESULT torch_unet_train D={D} batch={B} first={first:.1f}ms median_step={med:.1f}ms min={mn:.1f}ms loss={loss:.4f}",
-          flush=True)
+          f"sinusoidal={args.sinusoidal} gelu={args.gelu} params={nparams}", flush=True)
+    if args.mode in ("both", "train"):
+        t, c = conditions(B)
 
-    net.eval()
-    x = torch.randn(B, 1, 28, 28, generator=g)
+        def train_step():
+            x = clean + 0.5 * torch.randn_like(clean)
+            loss = F.mse_loss(net(x, t, c), clean)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.item()
 
-    def forward():
-        with torch.no_grad():
-            return net(x, t, c).mean().item()
+        net.train()
+        first, med, mn, loss = timed(train_step)
+        print(f"RESULT torch_unet_train D={D} batch={B} first={first:.1f}ms median_step={med:.1f}ms min={mn:.1f}ms "
+              f"loss={loss:.4f}", flush=True)
 
-    first, med, mn, _ = timed(forward)
-    print(f"RESULT torch_unet_forward D={D} batch={B} first={first:.1f}ms median_step={med:.1f}ms min={mn:.1f}ms", flush=True)
+    if args.mode in ("both", "forward"):
+        net.eval()
+        x = torch.randn(FB, 1, 28, 28, generator=g)
+        t, c = conditions(FB)
+
+        def forward():
+            with torch.no_grad():
+                return net(x, t, c).mean().item()
+
+        first, med, mn, _ = timed(forward)
+        print(f"RESULT torch_unet_forward D={D} batch={FB} first={first:.1f}ms median_step={med:.1f}ms min={mn:.1f}ms",
+              flush=True)
 
 
 main()
