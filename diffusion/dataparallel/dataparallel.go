@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/gomlx/compute"
@@ -61,6 +63,12 @@ type Stepper struct {
 	steps       int               // steps applied (the EMA warm-up)
 	weights     []*model.Variable // trainable variables, in the store's order
 	avg         *ema.Averages     // their averages, when emaDecay > 0
+	// state are the non-trainable variables the loss graph updates (in the store's order),
+	// found when the first gradient graph is built; stateKnown tells that it was.
+	state      []*model.Variable
+	stateKnown bool
+	stateMu    sync.Mutex
+	built      map[string]bool // shardKey of the shards whose gradient graph was built
 }
 
 // New builds a Stepper for the trainable variables of store, updated by opt (an optimizer
@@ -76,7 +84,7 @@ func New(backend compute.Backend, store *model.Store, opt optimizer.Interface, c
 	if cfg.Metrics < 0 {
 		return nil, fmt.Errorf("dataparallel: negative number of metrics %d", cfg.Metrics)
 	}
-	s := &Stepper{workers: max(1, cfg.Workers), metrics: cfg.Metrics, emaDecay: cfg.EMADecay, emaWarmup: cfg.EMAWarmup}
+	s := &Stepper{workers: max(1, cfg.Workers), metrics: cfg.Metrics, emaDecay: cfg.EMADecay, emaWarmup: cfg.EMAWarmup, built: map[string]bool{}}
 	for v := range store.IterVariables() {
 		if v.Trainable {
 			s.weights = append(s.weights, v)
@@ -91,25 +99,52 @@ func New(backend compute.Backend, store *model.Store, opt optimizer.Interface, c
 	s.grad, err = model.NewExec(backend, store, func(scope *model.Scope, inputs []*Node) []*Node {
 		// inputs[0] is 1 / (whole batch size), the rest the shard's inputs.
 		weight := inputs[0]
+		g := weight.Graph()
+		// The values of the non-trainable variables before the loss graph, to find (and undo)
+		// its updates of them: the shards must not write them concurrently.
+		before := map[*model.Variable]*Node{}
+		for v := range scope.IterVariables() {
+			if !v.Trainable && v.HasValue() {
+				before[v] = v.NodeValue(g)
+			}
+		}
 		losses, metrics := loss(scope, inputs[1:])
 		if len(metrics) != s.metrics {
 			panic(fmt.Sprintf("dataparallel: loss function returned %d metrics, want %d", len(metrics), s.metrics))
+		}
+		var state []*model.Variable
+		var proposals []*Node
+		for v := range scope.IterVariables() {
+			if v.Trainable || !v.ChangedInGraph(g) {
+				continue
+			}
+			old, ok := before[v]
+			if !ok {
+				panic(fmt.Sprintf("dataparallel: the loss graph created and updated the variable %s: create it (e.g. run the model once) before dataparallel.New", v.Path()))
+			}
+			state = append(state, v)
+			proposals = append(proposals, StopGradient(v.NodeValue(g)))
+			v.SetNodeValue(old) // the shard does not write it; the update sets the shards' mean
+		}
+		if err := s.setState(state); err != nil {
+			panic(err)
 		}
 		l := Mul(ReduceAllSum(losses), weight)
 		outs := []*Node{l}
 		for _, m := range metrics {
 			outs = append(outs, StopGradient(Mul(ReduceAllSum(m), weight)))
 		}
-		return append(outs, scope.BuildTrainableVariablesGradientsGraph(l)...)
+		outs = append(outs, scope.BuildTrainableVariablesGradientsGraph(l)...)
+		return append(outs, proposals...)
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.apply, err = model.NewExec(backend, store, func(scope *model.Scope, grads []*Node) {
-		g := grads[0].Graph()
+	s.apply, err = model.NewExec(backend, store, func(scope *model.Scope, inputs []*Node) {
+		g := inputs[0].Graph()
 		var decay *Node
 		if s.avg != nil { // the last input is the EMA decay
-			decay, grads = grads[len(grads)-1], grads[:len(grads)-1]
+			decay, inputs = inputs[len(inputs)-1], inputs[:len(inputs)-1]
 		}
 		// Mark the trainable variables as used, in the store's order (the order of the
 		// gradients returned by BuildTrainableVariablesGradientsGraph in the gradient graph).
@@ -120,17 +155,33 @@ func New(backend compute.Backend, store *model.Store, opt optimizer.Interface, c
 				n++
 			}
 		}
-		if n == 0 || len(grads)%n != 0 {
-			panic(fmt.Sprintf("dataparallel: %d gradients for %d trainable variables", len(grads), n))
+		state := s.stateVariables()
+		for _, v := range state {
+			// Created before the graph's other nodes: the go backend (compute v0.1.2) fails on an
+			// unused parameter numbered after the last node it executes, and SetNodeValue below
+			// would create one (the old value is not read).
+			v.NodeValue(g)
 		}
+		k := n + len(state) // inputs per shard: the gradients, then the state proposals
+		if n == 0 || len(inputs)%k != 0 {
+			panic(fmt.Sprintf("dataparallel: %d inputs for %d trainable and %d state variables", len(inputs), n, len(state)))
+		}
+		shards := len(inputs) / k
 		sum := make([]*Node, n)
 		for i := range n {
-			sum[i] = grads[i]
-			for w := 1; w < len(grads)/n; w++ {
-				sum[i] = Add(sum[i], grads[w*n+i])
+			sum[i] = inputs[i]
+			for w := 1; w < shards; w++ {
+				sum[i] = Add(sum[i], inputs[w*k+i])
 			}
 		}
-		applier.UpdateGraphWithGradients(scope, sum, grads[0].DType())
+		applier.UpdateGraphWithGradients(scope, sum, inputs[0].DType())
+		for j, v := range state {
+			mean := inputs[n+j]
+			for w := 1; w < shards; w++ {
+				mean = Add(mean, inputs[w*k+n+j])
+			}
+			v.SetNodeValue(MulScalar(mean, 1/float64(shards)))
+		}
 		if s.avg != nil {
 			s.avg.Update(g, decay)
 		}
@@ -140,6 +191,33 @@ func New(backend compute.Backend, store *model.Store, opt optimizer.Interface, c
 	}
 	return s, nil
 }
+
+// setState records the state variables found in a gradient graph; every graph (one per shard
+// size) must find the same.
+func (s *Stepper) setState(state []*model.Variable) error {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if !s.stateKnown {
+		s.state, s.stateKnown = state, true
+		return nil
+	}
+	if !slices.Equal(s.state, state) {
+		return fmt.Errorf("dataparallel: the loss graphs of two shard sizes update different variables (%d and %d)", len(s.state), len(state))
+	}
+	return nil
+}
+
+// stateVariables returns the state variables (empty before a gradient graph was built).
+func (s *Stepper) stateVariables() []*model.Variable {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	return s.state
+}
+
+// StateVariables returns the non-trainable variables that the loss graph updates (found when
+// the first shard's graph was built: nil before a Step or Compile), whose new values are the
+// means of the shards' updates.
+func (s *Stepper) StateVariables() []*model.Variable { return slices.Clone(s.stateVariables()) }
 
 // Workers returns the number of shards each batch must come in.
 func (s *Stepper) Workers() int { return s.workers }
@@ -160,14 +238,22 @@ func (s *Stepper) Step(batchSize int, shards [][]any) (loss float64, metrics []f
 	weight := float32(1 / float64(batchSize))
 	outs := make([][]*tensors.Tensor, len(shards))
 	errs := make([]error, len(shards))
+	run := func(w int) {
+		defer savedmodel.RecoverError(&errs[w], "dataparallel: training worker")
+		outs[w], errs[w] = s.grad.Exec(append([]any{weight}, shards[w]...)...)
+	}
 	var wg sync.WaitGroup
 	for w := range shards {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer savedmodel.RecoverError(&errs[w], "dataparallel: training worker")
-			outs[w], errs[w] = s.grad.Exec(append([]any{weight}, shards[w]...)...)
-		}()
+		// A shard of a size not run before builds its graph alone: a graph that fails to build
+		// while another worker waits for it would block that worker.
+		if key := shardKey(shards[w]); !s.built[key] {
+			if run(w); errs[w] != nil {
+				return 0, nil, false, errs[w]
+			}
+			s.built[key] = true
+			continue
+		}
+		wg.Go(func() { run(w) })
 	}
 	wg.Wait()
 	defer func() {
@@ -194,8 +280,9 @@ func (s *Stepper) Step(batchSize int, shards [][]any) (loss float64, metrics []f
 		}
 	}
 	gradOK = true
-	for _, g := range grads {
-		if !finite(g.(*tensors.Tensor)) {
+	nw := len(s.weights)
+	for i, g := range grads {
+		if i%(nw+len(s.stateVariables())) < nw && !finite(g.(*tensors.Tensor)) {
 			gradOK = false
 			break
 		}
@@ -219,6 +306,20 @@ func (s *Stepper) Step(batchSize int, shards [][]any) (loss float64, metrics []f
 	}
 	s.steps++
 	return loss, metrics, true, nil
+}
+
+// shardKey identifies the gradient graph a shard's inputs need (their shapes).
+func shardKey(inputs []any) string {
+	var b strings.Builder
+	for _, in := range inputs {
+		if t, ok := in.(*tensors.Tensor); ok {
+			b.WriteString(t.Shape().String())
+		} else {
+			fmt.Fprintf(&b, "%T", in)
+		}
+		b.WriteByte(';')
+	}
+	return b.String()
 }
 
 // scalar converts a float scalar tensor to float64.
@@ -252,6 +353,9 @@ func (s *Stepper) Compile(batchSize int, shard func(m int) []shapes.Shape) error
 	var grads []shapes.Shape
 	for range shards {
 		for _, v := range s.weights {
+			grads = append(grads, v.Shape())
+		}
+		for _, v := range s.stateVariables() {
 			grads = append(grads, v.Shape())
 		}
 	}

@@ -198,3 +198,85 @@ func TestCompileAndConfig(t *testing.T) {
 		t.Errorf("Shards(3, 7) ranges %v, want one example each", ranges)
 	}
 }
+
+// A state variable (a running mean of the examples' first feature, updated by the loss graph
+// as batch normalization updates its statistics) is not written by the shards: the update sets
+// the mean of the shards' new values, i.e. for equal shards the running mean of the whole
+// batch. The gradient step is unchanged. A state variable created inside the loss graph is
+// refused by name.
+func TestStateVariablesAreTheShardsMean(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const momentum = 0.25
+	newStepper := func(workers int) (*Stepper, *model.Store) {
+		store := model.NewStore()
+		store.VariableWithValue("/net/w", tensors.FromValue(slices.Clone(w0)))
+		store.VariableWithValue("/net/running", tensors.FromValue([]float32{2})).SetTrainable(false)
+		opt := optimizer.StochasticGradientDescent().WithDecay(false).WithLearningRate(0.1).Done()
+		s, err := New(b, store, opt, Config{Workers: workers}, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+			x, y := in[0], in[1]
+			g := x.Graph()
+			w := scope.Store().GetVariable("/net/w").NodeValue(g)
+			run := scope.Store().GetVariable("/net/running")
+			first := Slice(x, AxisRange(), AxisElem(0))
+			run.SetNodeValue(Add(MulScalar(run.NodeValue(g), 1-momentum), MulScalar(ReduceMean(first, 0), momentum)))
+			r := Sub(ReduceSum(Mul(x, ExpandAxes(w, 0)), -1), y)
+			return Square(r), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, store
+	}
+	// Six examples in shards of 3 (2 workers) or 2 (3 workers): equal shards.
+	batch := func(workers int) [][]any {
+		return Shards(6, workers, func(lo, hi int) []any {
+			return []any{tensors.FromValue(xs[lo:hi]), tensors.FromValue(ys[lo:hi])}
+		})
+	}
+	mean := 0.0
+	for _, x := range xs[:6] {
+		mean += float64(x[0]) / 6
+	}
+	want := (1-momentum)*2 + momentum*mean
+	var w1 []float32
+	for _, workers := range []int{1, 2, 3} {
+		s, store := newStepper(workers)
+		if _, _, ok, err := s.Step(6, batch(workers)); err != nil || !ok {
+			t.Fatalf("%d workers: %v (gradient finite %v)", workers, err, ok)
+		}
+		if st := s.StateVariables(); len(st) != 1 || st[0].Path() != "/net/running" {
+			t.Errorf("%d workers: state variables %v, want /net/running", workers, st)
+		}
+		v, err := store.GetVariable("/net/running").Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := float64(tensors.MustCopyFlatData[float32](v)[0]); math.Abs(got-want) > 1e-6 {
+			t.Errorf("%d workers: running mean %v after the step, want %v", workers, got, want)
+		}
+		if workers == 1 {
+			w1 = weights(t, store)
+		} else if got := weights(t, store); !slices.EqualFunc(got, w1, func(a, b float32) bool { return math.Abs(float64(a-b)) < 1e-6 }) {
+			t.Errorf("%d workers: weights %v, one worker %v", workers, got, w1)
+		}
+	}
+
+	store := model.NewStore()
+	store.VariableWithValue("/net/w", tensors.FromValue(slices.Clone(w0)))
+	s, err := New(b, store, optimizer.Adam().Done(), Config{Workers: 2}, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+		g := in[0].Graph()
+		v := scope.VariableWithValue("late", float32(0)).SetTrainable(false)
+		v.SetNodeValue(AddScalar(v.NodeValue(g), 1))
+		w := scope.Store().GetVariable("/net/w").NodeValue(g)
+		return Square(ReduceSum(Mul(in[0], ExpandAxes(w, 0)), -1)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.Step(6, batch(2)); err == nil || !strings.Contains(err.Error(), "created and updated the variable") {
+		t.Errorf("a state variable created in the loss graph: error %v", err)
+	}
+}

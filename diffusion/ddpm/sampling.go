@@ -1,15 +1,13 @@
 package ddpm
 
 import (
-	"errors"
 	"fmt"
-	"slices"
-	"sync"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/godiffusion/notebooks/diffusion/dataparallel"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
 )
 
@@ -57,7 +55,7 @@ func (m *denoiserModel) Predict(x []float32, t []float64, cond []int) (eps []flo
 	if _, _, err := stepInputs(x, t, dim, m.d.Schedule.T()); err != nil {
 		return nil, err
 	}
-	return sharded(len(t), m.workers, func(lo, hi int) ([]float32, error) {
+	return dataparallel.Concat(len(t), m.workers, func(lo, hi int) ([]float32, error) {
 		n, ts, err := stepInputs(x[lo*dim:hi*dim], t[lo:hi], dim, m.d.Schedule.T())
 		if err != nil {
 			return nil, err
@@ -69,30 +67,6 @@ func (m *denoiserModel) Predict(x []float32, t []float64, cond []int) (eps []flo
 		defer out.FinalizeAll()
 		return tensors.CopyFlatData[float32](out)
 	})
-}
-
-// sharded splits n points into up to workers contiguous shards [lo, hi), calls f on them
-// concurrently and concatenates the answers in order.
-func sharded(n, workers int, f func(lo, hi int) ([]float32, error)) ([]float32, error) {
-	workers = max(1, min(workers, n))
-	if workers == 1 {
-		return f(0, n)
-	}
-	outs := make([][]float32, workers)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*n/workers, (w+1)*n/workers
-		wg.Go(func() {
-			defer recoverError(&errs[w], "ddpm: sampling worker")
-			outs[w], errs[w] = f(lo, hi)
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return slices.Concat(outs...), nil
 }
 
 // stepInputs checks points and their integer step indices and returns the number of points
@@ -142,7 +116,7 @@ func (c *Classifier) shardedGrad(workers int) (sampling.GradFunc, error) {
 		if _, err := labelsTensor(cond, c.Net.NumClasses); err != nil {
 			return nil, err
 		}
-		return sharded(n, workers, func(lo, hi int) ([]float32, error) {
+		return dataparallel.Concat(n, workers, func(lo, hi int) ([]float32, error) {
 			_, ts, err := stepInputs(x[lo*dim:hi*dim], t[lo:hi], dim, c.Schedule.T())
 			if err != nil {
 				return nil, err

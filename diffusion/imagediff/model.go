@@ -24,6 +24,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/godiffusion/notebooks/diffusion/dataparallel"
 	"github.com/godiffusion/notebooks/diffusion/nets"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/schedule"
@@ -117,9 +118,9 @@ type Model struct {
 	Config
 	backend compute.Backend
 	store   *model.Store
-	sched   *schedule.Schedule // DDPM only
-	train   *trainer           // lazily built; keeps the optimizer state between Train calls
-	infer   *model.Exec        // lazily built prediction graph
+	sched   *schedule.Schedule    // DDPM only
+	train   *dataparallel.Stepper // lazily built; keeps the optimizer state between Train calls
+	infer   *model.Exec           // lazily built prediction graph
 }
 
 // New returns a model with freshly initialized weights (PyTorch's initialization), seeded.

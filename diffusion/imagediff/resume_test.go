@@ -101,9 +101,10 @@ func sameWeights(t *testing.T, a, b map[string][]float32) {
 // An interrupted training (context cancelled at step 4, and again at step 9) resumed by fresh
 // models ends with the same weights (EMA applied) and losses, bit for bit, as an
 // uninterrupted one, which equals a training without checkpoints; epochs wrap within the
-// run (40 images, batch 16), so the shuffle state is restored mid-epoch.
+// run (40 images, batch 16), so the shuffle state is restored mid-epoch. Two workers (the
+// presets'): the batch-norm running statistics, the means of the shards', resume as well.
 func TestTrainResumesBitIdentical(t *testing.T) {
-	cfg := TrainConfig{Steps: 12, BatchSize: 16, LR: 1e-2, LRSchedule: lrschedule.Exponential, FinalLRFraction: 0.1, PUncond: 0.2, Seed: 5, EMADecay: 0.9}
+	cfg := TrainConfig{Steps: 12, BatchSize: 16, LR: 1e-2, LRSchedule: lrschedule.Exponential, FinalLRFraction: 0.1, PUncond: 0.2, Seed: 5, EMADecay: 0.9, Workers: 2}
 
 	m, images, labels := tinyResumeModel(t)
 	plain, err := m.Train(images, labels, cfg)

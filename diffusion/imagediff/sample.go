@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/godiffusion/notebooks/diffusion/dataparallel"
 	"github.com/godiffusion/notebooks/diffusion/sampling"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/seeded"
@@ -131,7 +132,9 @@ func (m *Model) Denoise(noisy []float32, n, batchSize int) (out []float32, err e
 	out = make([]float32, 0, len(noisy))
 	for lo := 0; lo < n; lo += batchSize {
 		hi := min(n, lo+batchSize)
-		y, err := m.predict(p, noisy[lo*per:hi*per], hi-lo, nil, nil)
+		y, err := m.predictShards(hi-lo, func(a, b int) ([]float32, error) {
+			return m.predict(p, noisy[(lo+a)*per:(lo+b)*per], b-a, nil, nil)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -338,17 +341,28 @@ func (s *samplingModel) Predict(x []float32, t []float64, cond []int) ([]float32
 	out := make([]float32, 0, len(x))
 	for lo := 0; lo < n; lo += s.batch {
 		hi := min(n, lo+s.batch)
-		var c []float32
-		if classes != nil {
-			c = classes[lo*k : hi*k]
-		}
-		y, err := m.predict(s.p, x[lo*per:hi*per], hi-lo, tau[lo:hi], c)
+		y, err := m.predictShards(hi-lo, func(a, b int) ([]float32, error) {
+			a, b = lo+a, lo+b
+			var c []float32
+			if classes != nil {
+				c = classes[a*k : b*k]
+			}
+			return m.predict(s.p, x[a*per:b*per], b-a, tau[a:b], c)
+		})
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, y...)
 	}
 	return out, nil
+}
+
+// predictShards runs predict (a call of the network on images [a, b) of a batch of n) on
+// concurrent shards of the batch (dataparallel.InferenceWorkers: both cores of the go
+// backend, whose element-wise ops run on one core per call); the answers do not depend on
+// the split.
+func (m *Model) predictShards(n int, predict func(a, b int) ([]float32, error)) ([]float32, error) {
+	return dataparallel.Concat(n, dataparallel.InferenceWorkers(m.backend), predict)
 }
 
 func (m *Model) classVectors(labels []int) []float32 {

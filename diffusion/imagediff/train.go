@@ -7,14 +7,13 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
-	"github.com/godiffusion/notebooks/diffusion/ema"
+	"github.com/godiffusion/notebooks/diffusion/dataparallel"
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/savedmodel"
 	"github.com/godiffusion/notebooks/diffusion/seeded"
@@ -39,6 +38,12 @@ type TrainConfig struct {
 	// with the warm-up min(EMADecay, (1+k)/(10+k)) at step k; at the end of training the
 	// weights are set to it (snapshots during training use the raw weights).
 	EMADecay float64 `json:"ema_decay,omitempty"`
+	// Workers is the number of shards of each batch whose gradients are computed concurrently
+	// (package dataparallel; 0 or 1: one), which puts the cores to work on the go backend's
+	// one-core element-wise ops and copies. Batch normalization then normalizes each shard by
+	// its own statistics (ghost batch normalization) and updates its running statistics with
+	// their mean, so the result depends on it (within the noise of training: docs/STATUS.md).
+	Workers int `json:"workers,omitempty"`
 	// Snapshots lists steps (1-based) after which OnSnapshot is called, e.g. to draw samples
 	// at the ends of epochs 1, 5 and 10.
 	Snapshots  []int                          `json:"snapshots,omitempty"`
@@ -62,6 +67,9 @@ func (c *TrainConfig) check(m *Model) error {
 	if c.EMADecay < 0 || c.EMADecay >= 1 {
 		return fmt.Errorf("imagediff: EMADecay %g outside [0, 1)", c.EMADecay)
 	}
+	if c.Workers < 0 {
+		return fmt.Errorf("imagediff: Workers %d < 0", c.Workers)
+	}
 	if c.PUncond > 0 && m.Net.NumClasses == 0 {
 		return fmt.Errorf("imagediff: PUncond %g given for a model without classes", c.PUncond)
 	}
@@ -84,33 +92,14 @@ type History struct {
 	Duration time.Duration
 }
 
-// gradientApplier is implemented by GoMLX optimizers that can apply given gradients (Adam).
-type gradientApplier interface {
-	UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType)
-}
-
-// trainer holds the compiled training step and the optimizer (its state lives in the store).
-type trainer struct {
-	exec *model.Exec
-	avg  *ema.Averages // moving averages of the UNet's trainable variables (under /ema)
-}
-
-// newTrainer builds the training step: inputs EMA decay (scalar), clean, noise [B, S, S, C],
-// coefs [B, 4] (a, b, c, d), tau [B] and class vectors [B, K] (when class-conditioned).
-func (m *Model) newTrainer(lr float64) (*trainer, error) {
-	tr := &trainer{}
-	var err error
-	if tr.avg, err = ema.NewForScope(m.store, "/"+Scope); err != nil {
-		return nil, err
-	}
-	opt := optimizer.Adam().LearningRate(lr).Epsilon(1e-8).Done()
-	applier, ok := opt.(gradientApplier)
-	if !ok {
-		return nil, fmt.Errorf("imagediff: optimizer %T cannot apply precomputed gradients", opt)
-	}
-	exec, err := model.NewExec(m.backend, m.store, func(scope *model.Scope, inputs []*Node) []*Node {
-		decay := inputs[0]
-		inputs = inputs[1:]
+// newTrainer builds the data-parallel training step (package dataparallel) with Adam: the
+// inputs of a shard are clean, noise [b, S, S, C], coefs [b, 4] (a, b, c, d), tau [b] (when
+// time-conditioned) and class vectors [b, K] (when class-conditioned); the loss of an
+// example is the mean over its pixels of (u(a x0 + b eps) - (c x0 + d eps))^2.
+func (m *Model) newTrainer(cfg TrainConfig) (*dataparallel.Stepper, error) {
+	opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(1e-8).Done()
+	dc := dataparallel.Config{Workers: cfg.Workers, EMADecay: cfg.EMADecay, EMAWarmup: true}
+	return dataparallel.New(m.backend, m.store, opt, dc, func(scope *model.Scope, inputs []*Node) (*Node, []*Node) {
 		g := inputs[0].Graph()
 		scope.Store().SetTraining(g, true)
 		clean, noise, coefs := inputs[0], inputs[1], inputs[2]
@@ -119,24 +108,14 @@ func (m *Model) newTrainer(lr float64) (*trainer, error) {
 			tau = inputs[3]
 		}
 		if m.Net.NumClasses > 0 {
-			c = inputs[4]
+			c = inputs[len(inputs)-1]
 		}
 		coef := func(i int) *Node { return Reshape(Slice(coefs, AxisRange(), AxisElem(i)), -1, 1, 1, 1) }
 		x := Add(Mul(coef(0), clean), Mul(coef(1), noise))
 		target := Add(Mul(coef(2), clean), Mul(coef(3), noise))
 		pred := m.graph(scope, x, tau, c)
-		loss := ReduceAllMean(Square(Sub(pred, target)))
-		// What opt.UpdateGraph does, keeping the gradients to check they are finite.
-		grads := scope.BuildTrainableVariablesGradientsGraph(loss)
-		applier.UpdateGraphWithGradients(scope, grads, loss.DType())
-		tr.avg.Update(g, decay) // after the update
-		return []*Node{loss, trainstate.AllFinite(grads)}
+		return ReduceMean(Square(Sub(pred, target)), 1, 2, 3), nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	tr.exec = exec
-	return tr, nil
 }
 
 // Train trains the model with Adam on images, S x S x C values each (row-major, the model's
@@ -185,9 +164,11 @@ func (m *Model) Train(images []float32, labels []int, cfg TrainConfig) (hist *Hi
 		return nil, err
 	}
 	if m.train == nil {
-		if m.train, err = m.newTrainer(cfg.LR); err != nil {
+		if m.train, err = m.newTrainer(cfg); err != nil {
 			return nil, err
 		}
+	} else if m.train.Workers() != max(1, cfg.Workers) {
+		return nil, fmt.Errorf("imagediff: Train with %d workers continues a training with %d", max(1, cfg.Workers), m.train.Workers())
 	}
 	snap := map[int]bool{}
 	for _, s := range cfg.Snapshots {
@@ -231,15 +212,11 @@ func (m *Model) Train(images []float32, labels []int, cfg TrainConfig) (hist *Hi
 		if err := lrschedule.Set(m.store, lr); err != nil {
 			return nil, err
 		}
-		inputs := m.stepInputs(b, cfg, step, s)
-		out, err := m.train.exec.Exec(inputs...)
+		in := m.stepInputs(b, cfg, s)
+		loss, _, gradOK, err := m.train.Step(in.size, dataparallel.Shards(in.size, m.train.Workers(), in.shard))
 		if err != nil {
 			return nil, err
 		}
-		loss := float64(tensors.ToScalar[float32](out[0]))
-		gradOK := tensors.ToScalar[bool](out[1])
-		out[0].FinalizeAll()
-		out[1].FinalizeAll()
 		if err := run.Diverged(step+1, lr, loss, gradOK); err != nil {
 			// The weights are those of the failed step: nothing more is saved.
 			return hist, fmt.Errorf("imagediff: %w", err)
@@ -260,10 +237,8 @@ func (m *Model) Train(images []float32, labels []int, cfg TrainConfig) (hist *Hi
 			}
 		}
 	}
-	if cfg.EMADecay > 0 {
-		if err := m.train.avg.Apply(); err != nil {
-			return hist, err
-		}
+	if err := m.train.UseEMA(); err != nil {
+		return hist, err
 	}
 	hist.Duration = time.Duration((before + time.Since(start).Seconds()) * float64(time.Second))
 	hist.Epochs = float64(cfg.Steps*cfg.BatchSize) / float64(n)
@@ -291,16 +266,20 @@ type resumeExtra struct {
 // variables), loads every variable, and puts the batch drawer and its generator where they
 // were. ok is false when the state's variables could not be loaded (the run starts fresh).
 func (m *Model) resume(run *trainstate.Run, st *trainstate.State, b *batchDrawer, cfg TrainConfig) (ok bool, err error) {
-	var inShapes []shapes.Shape
-	for _, in := range m.stepInputs(nil, cfg, 0, m.Net.ImageSize) {
-		inShapes = append(inShapes, in.(*tensors.Tensor).Shape())
-	}
-	if _, err := m.train.exec.Compile(inShapes...); err != nil {
+	in := m.stepInputs(nil, cfg, m.Net.ImageSize)
+	if err := m.train.Compile(in.size, func(k int) []shapes.Shape {
+		var out []shapes.Shape
+		for _, t := range in.shard(0, k) {
+			out = append(out, t.(*tensors.Tensor).Shape())
+		}
+		return out
+	}); err != nil {
 		return false, err
 	}
 	if !run.Restore(m.store) {
 		return false, nil
 	}
+	m.train.SetSteps(st.Step) // the EMA warm-up
 	var extra resumeExtra
 	if err := json.Unmarshal(st.Extra, &extra); err != nil {
 		return false, fmt.Errorf("imagediff: resuming: invalid state: %w", err)
@@ -322,37 +301,49 @@ func (m *Model) resume(run *trainstate.Run, st *trainstate.State, b *batchDrawer
 	return true, nil
 }
 
-// stepInputs draws the inputs of training step (0-based) from b; with b nil it returns
-// all-zero inputs of the same shapes (to compile the step).
-func (m *Model) stepInputs(b *batchDrawer, cfg TrainConfig, step, s int) []any {
-	var clean, noise, coefs, tau, classes []float32
-	var bs int
+// stepBatch is the inputs of one training step: the clean images, noise, coefficients, times
+// and class vectors of size examples.
+type stepBatch struct {
+	size                              int
+	s, k                              int // image size; classes (0: none)
+	time                              bool
+	clean, noise, coefs, tau, classes []float32
+}
+
+// shard returns the step's inputs for examples [lo, hi) (the order newTrainer takes them).
+func (b stepBatch) shard(lo, hi int) []any {
+	px := b.s * b.s
+	n := hi - lo
+	in := []any{tensorOf(b.clean[lo*px:hi*px], n, b.s, b.s, 1), tensorOf(b.noise[lo*px:hi*px], n, b.s, b.s, 1), tensorOf(b.coefs[4*lo:4*hi], n, 4)}
+	if b.time {
+		in = append(in, tensorOf(b.tau[lo:hi], n))
+	}
+	if b.k > 0 {
+		in = append(in, tensorOf(b.classes[lo*b.k:hi*b.k], n, b.k))
+	}
+	return in
+}
+
+// stepInputs draws the inputs of a training step from b; with b nil it returns all-zero
+// inputs of the same shapes (to compile the step).
+func (m *Model) stepInputs(b *batchDrawer, cfg TrainConfig, s int) stepBatch {
+	in := stepBatch{s: s, k: m.Net.NumClasses, time: m.Net.TimeConditioned}
 	if b == nil {
-		bs = cfg.BatchSize
-		clean, noise, coefs, tau = make([]float32, bs*s*s), make([]float32, bs*s*s), make([]float32, 4*bs), make([]float32, bs)
-		classes = make([]float32, bs*m.Net.NumClasses)
-	} else {
-		var labels []int
-		clean, labels = b.next(cfg.BatchSize)
-		bs = len(labels)
-		noise = seeded.Normals(b.rng, len(clean))
-		coefs, tau = m.drawCoefficients(b.rng, bs)
-		if m.Net.NumClasses > 0 {
-			classes = oneHot(labels, m.Net.NumClasses, b.rng, cfg.PUncond)
-		}
+		bs := cfg.BatchSize
+		in.size = bs
+		in.clean, in.noise, in.coefs, in.tau = make([]float32, bs*s*s), make([]float32, bs*s*s), make([]float32, 4*bs), make([]float32, bs)
+		in.classes = make([]float32, bs*m.Net.NumClasses)
+		return in
 	}
-	decay := 0.0
-	if cfg.EMADecay > 0 {
-		decay = ema.WarmupDecay(cfg.EMADecay, step)
-	}
-	inputs := []any{tensors.FromScalar(float32(decay)), tensorOf(clean, bs, s, s, 1), tensorOf(noise, bs, s, s, 1), tensorOf(coefs, bs, 4)}
-	if m.Net.TimeConditioned {
-		inputs = append(inputs, tensorOf(tau, bs))
-	}
+	var labels []int
+	in.clean, labels = b.next(cfg.BatchSize)
+	in.size = len(labels)
+	in.noise = seeded.Normals(b.rng, len(in.clean))
+	in.coefs, in.tau = m.drawCoefficients(b.rng, in.size)
 	if m.Net.NumClasses > 0 {
-		inputs = append(inputs, tensorOf(classes, bs, m.Net.NumClasses))
+		in.classes = oneHot(labels, m.Net.NumClasses, b.rng, cfg.PUncond)
 	}
-	return inputs
+	return in
 }
 
 // drawCoefficients draws each example's (a, b, c, d) and time fraction tau (see the package

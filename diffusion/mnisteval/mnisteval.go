@@ -25,6 +25,7 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/conv"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/dataparallel"
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
 	"github.com/godiffusion/notebooks/diffusion/nets"
@@ -164,12 +165,20 @@ func (ev *Evaluator) Outputs(images []float32, n int) (probs, features []float32
 			}
 			buf = append(buf, min(1, max(0, v)))
 		}
-		p, f, err := ev.run(buf, hi-lo)
+		// Concurrent shards of the batch (both cores of the go backend); the outputs do not
+		// depend on the split.
+		type shardOut struct{ probs, features []float32 }
+		parts, err := dataparallel.Concat(hi-lo, dataparallel.InferenceWorkers(ev.backend), func(a, b int) ([]shardOut, error) {
+			p, f, err := ev.run(buf[a*pixels:b*pixels], b-a)
+			return []shardOut{{p, f}}, err
+		})
 		if err != nil {
 			return nil, nil, err
 		}
-		probs = append(probs, p...)
-		features = append(features, f...)
+		for _, o := range parts {
+			probs = append(probs, o.probs...)
+			features = append(features, o.features...)
+		}
 	}
 	return probs, features, nil
 }

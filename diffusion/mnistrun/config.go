@@ -85,6 +85,12 @@ func PresetConfig(p preset.Preset) (Config, error) {
 	}
 	d := preset.Pick(p, 4, 16, 128)
 	dFlow := preset.Pick(p, 4, 16, 64)
+	// Two workers (concurrent gradient shards, imagediff.TrainConfig.Workers) where the UNets
+	// train on the go backend: its element-wise ops and copies run on one core per call, and
+	// two shards of 32 took 230 ms per D=16 step instead of 352 ms for one batch of 64
+	// (docs/STATUS.md, session 12). Each shard's batch normalization uses its own statistics.
+	// The paper preset (a GPU) keeps one.
+	workers := preset.Pick(p, 2, 2, 1)
 	lin := schedule.Config{Kind: schedule.Linear, T: 1000, BetaStart: 1e-4, BetaEnd: 0.02}
 	cos := schedule.CosineConfig(1000)
 	cfg := Config{Preset: p, Seed: 1, FlowSteps: preset.Pick(p, 10, 50, 50), Guidance: 5,
@@ -93,7 +99,7 @@ func PresetConfig(p preset.Preset) (Config, error) {
 	// Part 1: sigma 0.5, Adam 1e-4, batch 256, 5 epochs (the spec). At cpu: batch 64 and a
 	// larger learning rate for a single epoch.
 	den := Task{Name: "mnist_denoiser", Model: imagediff.Config{Net: unet(d, false, 0), Objective: imagediff.Denoise, Sigma: 0.5, PixelLo: 0, PixelHi: 1}}
-	den.Train = imagediff.TrainConfig{BatchSize: preset.Pick(p, 32, 64, 256), LR: preset.Pick(p, 1e-3, 1e-3, 1e-4), LRSchedule: lrschedule.Constant, Seed: 1}
+	den.Train = imagediff.TrainConfig{BatchSize: preset.Pick(p, 32, 64, 256), LR: preset.Pick(p, 1e-3, 1e-3, 1e-4), LRSchedule: lrschedule.Constant, Seed: 1, Workers: workers}
 	den.Train.Steps = StepsForEpochs(preset.Pick(p, 0.002, 1.0, 5.0), den.Train.BatchSize)
 	den.SnapshotEpochs = preset.Pick(p, []float64{0.001, 0.002}, []float64{0.2, 1}, []float64{1, 5})
 	cfg.Denoiser = den
@@ -105,7 +111,7 @@ func PresetConfig(p preset.Preset) (Config, error) {
 
 	// Part 2: Adam 1e-2 with lrschedule.Exponential(gamma = 0.1^(1/epochs)), batch 64, 10 epochs,
 	// p_uncond 0.1 (the spec).
-	flowTrain := imagediff.TrainConfig{BatchSize: 64, LR: 1e-2, LRSchedule: lrschedule.Exponential, FinalLRFraction: 0.1, Seed: 1}
+	flowTrain := imagediff.TrainConfig{BatchSize: 64, LR: 1e-2, LRSchedule: lrschedule.Exponential, FinalLRFraction: 0.1, Seed: 1, Workers: workers}
 	ft := Task{Name: "mnist_flow_time", Model: imagediff.Config{Net: unet(dFlow, true, 0), Objective: imagediff.Flow, PixelLo: 0, PixelHi: 1}, Train: flowTrain}
 	ft.Train.Steps = StepsForEpochs(preset.Pick(p, 0.005, 1.0, 10.0), 64)
 	ft.SnapshotEpochs = preset.Pick(p, []float64{0.001, 0.005}, []float64{0.1, 0.5, 1}, []float64{1, 5, 10})
@@ -133,7 +139,7 @@ func PresetConfig(p preset.Preset) (Config, error) {
 	// At cpu: the learning rate and decay of the flow models. Measured (2 epochs, D = 16): 2e-3
 	// with a cosine decay gave mostly digits of the wrong class; an EMA of the weights (0.999)
 	// made the samples worse (its weights do not match the batch-norm statistics).
-	dd.Train = imagediff.TrainConfig{BatchSize: 64, LR: preset.Pick(p, 1e-2, 1e-2, 1e-3), LRSchedule: lrschedule.Exponential, FinalLRFraction: 0.1, PUncond: 0.1, Seed: 1}
+	dd.Train = imagediff.TrainConfig{BatchSize: 64, LR: preset.Pick(p, 1e-2, 1e-2, 1e-3), LRSchedule: lrschedule.Exponential, FinalLRFraction: 0.1, PUncond: 0.1, Seed: 1, Workers: workers}
 	dd.Train.Steps = StepsForEpochs(preset.Pick(p, 0.005, 2.0, 20.0), 64)
 	dd.SnapshotEpochs = preset.Pick(p, []float64{0.005}, []float64{0.5, 2}, []float64{5, 20})
 	cfg.DDPM = dd
@@ -183,6 +189,8 @@ func (t Task) Validate() error {
 		return fmt.Errorf("mnistrun: task %s: batch size (flag -batch) %d: want >= 1 (0: the preset's)", t.Name, t.Train.BatchSize)
 	case !(t.Train.LR > 0) || math.IsInf(t.Train.LR, 0):
 		return fmt.Errorf("mnistrun: task %s: learning rate (flag -lr) %g: want a finite number > 0 (0: the preset's)", t.Name, t.Train.LR)
+	case t.Train.Workers < 0:
+		return fmt.Errorf("mnistrun: task %s: workers (flag -workers) %d: want >= 1 (0: the preset's)", t.Name, t.Train.Workers)
 	}
 	return nil
 }

@@ -378,6 +378,9 @@ func TestEnsureReusesCheckpointsOfBefore(t *testing.T) {
 	}
 	task := cfg.Denoiser
 	task.CheckpointEvery = 1 // checkpointing options do not count
+	// The checkpoint was trained with one worker (the smoke preset has two since session 12:
+	// a changed configuration, which retrains).
+	task.Train.Workers = 0
 	_, old, trained, err := Ensure(b, task, train, dir, nil, nil)
 	if err != nil || trained {
 		t.Fatalf("Ensure retrained (%v) a finished checkpoint of before: %v", trained, err)

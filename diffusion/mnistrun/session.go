@@ -79,8 +79,12 @@ func (s *Session) Load(task string) (*imagediff.Model, *History, error) {
 // TrainCell trains a task in a notebook cell: a line saying what it trains, a progress bar,
 // then the loss curve and the snapshots saved during training, displayed inline.
 func (s *Session) TrainCell(task Task) (*imagediff.Model, *History, error) {
-	fmt.Printf("%s: UNet D=%d, %d steps (%.2g epochs), batch %d, lr %g (%s)\n", task.Name, task.Model.Net.Hidden, task.Train.Steps,
-		float64(task.Train.Steps*task.Train.BatchSize)/TrainImages, task.Train.BatchSize, task.Train.LR, task.Train.LRSchedule)
+	workers := ""
+	if task.Train.Workers > 1 {
+		workers = fmt.Sprintf(", %d concurrent shards", task.Train.Workers)
+	}
+	fmt.Printf("%s: UNet D=%d, %d steps (%.2g epochs), batch %d%s, lr %g (%s)\n", task.Name, task.Model.Net.Hidden, task.Train.Steps,
+		float64(task.Train.Steps*task.Train.BatchSize)/TrainImages, task.Train.BatchSize, workers, task.Train.LR, task.Train.LRSchedule)
 	dir, err := workdir.Checkpoint(task.Name)
 	if err != nil {
 		return nil, nil, err

@@ -68,6 +68,7 @@ func run(args []string) error {
 	batch := fs.Int("batch", 0, "training batch size (0: the preset's)")
 	lr := fs.Float64("lr", 0, "learning rate (0: the preset's)")
 	width := fs.Int("width", 0, "UNet hidden width D (0: the preset's)")
+	workers := fs.Int("workers", 0, "train: concurrent gradient shards of each batch (0: the preset's; 1: one whole batch)")
 	modulation := fs.String("modulation", "", "class conditioning of a class-conditioned UNet: scale or add (empty: the preset's)")
 	guidance := fs.Float64("guidance", 0, "classifier-free guidance scale when scoring (0: the preset's; 1: none)")
 	sampleSteps := fs.Int("sample-steps", 0, "sampling steps when scoring: Euler steps (flow) or visited time steps (DDPM); 0: the preset's")
@@ -96,7 +97,7 @@ func run(args []string) error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"steps", float64(*steps)}, {"batch", float64(*batch)}, {"lr", *lr}, {"width", float64(*width)}, {"guidance", *guidance}, {"sample-steps", float64(*sampleSteps)}, {"per-class", float64(*perClass)}, {"checkpoint-every", float64(*ckptEvery)}} {
+	}{{"steps", float64(*steps)}, {"batch", float64(*batch)}, {"lr", *lr}, {"width", float64(*width)}, {"workers", float64(*workers)}, {"guidance", *guidance}, {"sample-steps", float64(*sampleSteps)}, {"per-class", float64(*perClass)}, {"checkpoint-every", float64(*ckptEvery)}} {
 		if f.v < 0 {
 			return usage("-%s must be >= 0 (0: the preset's), got %g", f.name, f.v)
 		}
@@ -134,6 +135,9 @@ func run(args []string) error {
 	}
 	if *width > 0 {
 		task.Model.Net.Hidden = *width
+	}
+	if *workers > 0 {
+		task.Train.Workers = *workers
 	}
 	if *modulation != "" && task.Model.Net.NumClasses > 0 {
 		task.Model.Net.Modulation = nets.Modulation(*modulation)

@@ -70,6 +70,7 @@ func TestBadInputIsAUsageError(t *testing.T) {
 		{[]string{"train", "-task", "mnist_ddpm", "-batch", "-2"}, "-batch"},
 		{[]string{"train", "-task", "mnist_ddpm", "-lr", "-0.1"}, "-lr"},
 		{[]string{"train", "-task", "mnist_ddpm", "-width", "-4"}, "-width"},
+		{[]string{"train", "-task", "mnist_ddpm", "-workers", "-1"}, "-workers"},
 		{[]string{"score", "-task", "mnist_ddpm", "-sample-steps", "-1"}, "-sample-steps"},
 		{[]string{"sample", "-task", "mnist_ddpm", "-per-class", "-3"}, "-per-class"},
 		{[]string{"train", "-task", "mnist_ddpm", "-checkpoint-every", "-1"}, "-checkpoint-every"},
