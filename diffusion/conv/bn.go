@@ -98,19 +98,19 @@ func implOf(act Activation) activationImpl {
 			}
 		}}
 	case GELUTanh:
-		// Training: 0.5 z (1 + tanh(u)) = z sigmoid(2u) = z / (1 + exp(-2u)), u = k (z + c z^3),
-		// keeping sigmoid(2u) for the backward pass (measured: 14% faster UNet training steps than
-		// with the Tanh op); exp is computed as expm1 where expPenalty says so
-		// (safeexp.SigmoidOfNeg). At the pad value exp overflows to +Inf (the output and
-		// derivative are exactly 0), or expm1's capped argument gives sigmoid 6e-39 (output
-		// -1.8e-37). Inference: the backend's fused single-op GELU (one pass instead of seven: 33%
-		// faster UNet forward), see fusedGelu.
+		// 0.5 z (1 + tanh(u)) = z sigmoid(2u), u = k (z + c z^3), keeping sigmoid(2u) for the
+		// backward pass (measured: 14% faster UNet training steps than with the Tanh op). On the
+		// go backend sigmoid is its Logistic op (one math.Exp per element); where expPenalty says
+		// so it is 1/(2 + expm1(-2u)) (safeexp.SigmoidOfNeg). At the pad value sigmoid is 0 (or
+		// 6e-39 with expm1's capped argument): the output and its derivative are 0. Inference
+		// takes the same form on the go backend (see fusedGelu).
 		return activationImpl{inScale: 1, pad: -30, infer: fusedGelu(false), apply: func(z *Node) (*Node, func(g *Node) *Node) {
 			s := Mul(z, z)
-			v := Mul(z, AddScalar(MulScalar(s, -2*geluK*geluC), -2*geluK)) // -2u
-			sig := Reciprocal(AddScalar(Exp(v), 1))                        // sigmoid(2u)
+			var sig *Node // sigmoid(2u)
 			if expPenalty(z.Graph()) {
-				sig = safeexp.SigmoidOfNeg(v)
+				sig = safeexp.SigmoidOfNeg(Mul(z, AddScalar(MulScalar(s, -2*geluK*geluC), -2*geluK)))
+			} else {
+				sig = Logistic(Mul(z, AddScalar(MulScalar(s, 2*geluK*geluC), 2*geluK)))
 			}
 			return Mul(z, sig), func(g *Node) *Node {
 				// d/dz = sig + z sig (1 - sig) 2k (1 + 3c z^2)
@@ -142,12 +142,15 @@ func implOf(act Activation) activationImpl {
 
 // fusedGelu returns the backend's single-op GELU (exact or tanh approximation), differentiable
 // through its decomposed formula (for gradients through inference graphs, e.g. guidance).
-// The go backend's fused tanh GELU calls math.Tanh per element, which can pay the AVX-SSE
-// transition penalty (see expPenalty); there the tanh GELU takes the decomposed Expm1 form
-// instead.
+// On the go backend the tanh GELU takes the decomposed Logistic form of training instead: the
+// fused op calls math.Tanh per element (23 ns fresh, 43 ns after a matrix kernel on an AMD EPYC
+// Zen 5, docs/STATUS.md session 12), and since inference calls run as concurrent shards on
+// both cores (dataparallel.Concat) its own chunked parallelism gains nothing. Measured there:
+// 1000 class-conditioned digits x 3 guided steps with the trained cpu-preset model, 2.05-2.40
+// ms per image evaluation fused, 1.44-1.53 decomposed.
 func fusedGelu(exact bool) func(z *Node) *Node {
 	return func(z *Node) *Node {
-		if !exact && expPenalty(z.Graph()) {
+		if !exact && backend.IsGo(z.Graph().Backend()) {
 			out, _ := implOf(GELUTanh).apply(z)
 			return out
 		}

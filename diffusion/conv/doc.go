@@ -42,19 +42,20 @@
 // The go backend computes tanh, erf and exp per element with math.Tanh/Erf/Exp and runs every
 // elementwise op as its own pass (1-2 ns per element): GELU costs about as much as the
 // convolution it follows. GELUTanh (PyTorch's approximate="tanh") is the default: in training
-// z*sigmoid(2u) = z/(1 + exp(-2u)) with one Exp, keeping sigmoid(2u) for a multiply-add
-// backward pass; in inference the backend's fused single-op GELU.
+// z*sigmoid(2u) with the backend's Logistic op, keeping sigmoid(2u) for a multiply-add
+// backward pass; in inference the same form on the go backend (its fused GELU calls math.Tanh,
+// 1.4x slower in sampling, session 12) and the fused single-op GELU elsewhere.
 //
 // The AVX-SSE transition penalty: in SIMD builds the vector registers' upper halves are left
 // dirty (by the backend's matrix kernels, and by Go's asynchronous preemption without
 // GODEBUG=asyncpreemptoff=1), and math.Exp and math.Tanh (which mix VEX FMA and legacy SSE
 // instructions) then take 0.8-2.2 us per call instead of 14-43 ns (AMD EPYC Zen 3 and Intel
-// Xeon, docs/STATUS.md sessions 6 and 10); math.Expm1 (pure Go) does not pay it. In conv the
-// GELU follows element-wise batch-norm ops, not a matrix kernel, and with asyncpreemptoff set
-// the plain forms measured faster (session 11): the GELU takes Expm1 instead of Exp
-// (1/(2 + expm1(v)) is as exact as 1/(1 + exp(v))) and the decomposed GELU instead of the fused
-// one in inference only on the go backend of a SIMD build without GODEBUG=asyncpreemptoff=1
-// (expPenalty). BenchmarkExpAfterMatMul (diffusion/safeexp) and BenchmarkExpPenalty
-// (diffusion/backend) measure the penalty of a CPU. GELUExact and GELUFast (a sqrt-based
-// approximation within 2.2e-4 of the exact GELU) are measured alternatives (README.md).
+// Xeon, docs/STATUS.md sessions 6 and 10); math.Expm1 (pure Go) does not pay it on those CPUs
+// (it does on a Zen 5, session 12). In conv the GELU follows element-wise batch-norm ops, not a
+// matrix kernel, and with asyncpreemptoff set the plain forms measured faster (session 11): the
+// GELU takes Expm1 instead of Logistic (1/(2 + expm1(v)) is as exact as 1/(1 + exp(v))) only
+// on the go backend of a SIMD build without GODEBUG=asyncpreemptoff=1 (expPenalty).
+// BenchmarkExpAfterMatMul (diffusion/safeexp) and BenchmarkExpPenalty (diffusion/backend)
+// measure the penalty of a CPU. GELUExact and GELUFast (a sqrt-based approximation within
+// 2.2e-4 of the exact GELU) are measured alternatives (README.md).
 package conv

@@ -11,6 +11,8 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/godiffusion/notebooks/diffusion/dataparallel"
 )
 
 // The UNet computations that the speed comparisons with PyTorch time (BenchmarkUNetTrainStep,
@@ -19,16 +21,54 @@ import (
 
 // UNetTrainStep returns one training step of the UNet cfg at the given batch, ready to be
 // timed: x = clean + 0.5 noise, MSE(unet(x), clean), Adam lr 1e-4 (epsilon 1e-8, PyTorch's),
-// with fresh noise at every call. Conditioned networks get fixed times (i/batch) and classes
-// (one-hot of i for the first NumClasses rows, all-zero "unconditional" vectors after them):
-// the cost does not depend on their values. The step returns the loss; its first call
-// compiles the graph and initializes the variables.
-func UNetTrainStep(be compute.Backend, cfg UNetConfig, batch int, seed uint64) (step func() (float32, error), err error) {
-	if err := checkTiming(cfg, batch); err != nil {
+// with fresh noise at every call. With workers > 1 the batch is split into that many shards
+// whose gradients are computed concurrently and applied as one update (package dataparallel,
+// as the MNIST training cells run it: batch normalization then uses each shard's statistics);
+// otherwise the step is one graph. Conditioned networks get fixed times (i/b) and classes
+// (one-hot of i for the first NumClasses rows, all-zero "unconditional" vectors after them) per
+// shard of b examples: the cost does not depend on their values. The step returns the loss;
+// its first call compiles the graph(s) and initializes the variables.
+func UNetTrainStep(be compute.Backend, cfg UNetConfig, batch, workers int, seed uint64) (step func() (float32, error), err error) {
+	if err := checkTiming(cfg, batch, workers); err != nil {
 		return nil, err
 	}
 	store := model.NewStore()
 	opt := optimizer.Adam().LearningRate(1e-4).Epsilon(1e-8).Done()
+	rng := rand.New(rand.NewPCG(seed, 2))
+	if workers > 1 {
+		// Create the variables (batch-norm statistics included) with one inference call first:
+		// the sharded loss graph may only update existing ones.
+		create, err := unetForward(be, store, cfg, 1, 1, seed)
+		if err != nil {
+			return nil, err
+		}
+		if err := create(); err != nil {
+			return nil, err
+		}
+		stepper, err := dataparallel.New(be, store, opt, dataparallel.Config{Workers: workers}, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+			clean, noise := in[0], in[1]
+			scope.Store().SetTraining(clean.Graph(), true)
+			t, c := timingConditions(cfg, clean)
+			pred := UNet(scope.In("unet"), cfg, Add(clean, MulScalar(noise, 0.5)), t, c)
+			return ReduceMean(Square(Sub(pred, clean)), 1, 2, 3), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		sizes := dataparallel.ShardSizes(batch, workers)
+		cleans := make([]*tensors.Tensor, len(sizes))
+		for i, n := range sizes {
+			cleans[i] = RandomImages(rng, cfg, n, 0.5)
+		}
+		return func() (float32, error) {
+			shards := make([][]any, len(sizes))
+			for i, n := range sizes {
+				shards[i] = []any{cleans[i], RandomImages(rng, cfg, n, 1)}
+			}
+			loss, _, _, err := stepper.Step(batch, shards)
+			return float32(loss), err
+		}, nil
+	}
 	exec, err := model.NewExec(be, store, func(scope *model.Scope, clean, noise *Node) *Node {
 		g := clean.Graph()
 		scope.Store().SetTraining(g, true)
@@ -41,7 +81,6 @@ func UNetTrainStep(be compute.Backend, cfg UNetConfig, batch int, seed uint64) (
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(seed, 2))
 	clean := RandomImages(rng, cfg, batch, 0.5)
 	return func() (float32, error) {
 		out, err := exec.Exec(clean, RandomImages(rng, cfg, batch, 1))
@@ -54,12 +93,19 @@ func UNetTrainStep(be compute.Backend, cfg UNetConfig, batch int, seed uint64) (
 
 // UNetForward returns one inference call of the UNet cfg (batch normalization with its
 // running statistics, as a sampling step calls it) on a fixed random batch, ready to be
-// timed; conditions as in UNetTrainStep. Its first call compiles the graph.
-func UNetForward(be compute.Backend, cfg UNetConfig, batch int, seed uint64) (call func() error, err error) {
-	if err := checkTiming(cfg, batch); err != nil {
+// timed: with workers > 1 as that many concurrent calls on shards of the batch
+// (dataparallel.Concat, as the notebooks' sampling runs it); conditions as in UNetTrainStep.
+// Its first call compiles the graph(s) (one shard after the other).
+func UNetForward(be compute.Backend, cfg UNetConfig, batch, workers int, seed uint64) (call func() error, err error) {
+	if err := checkTiming(cfg, batch, workers); err != nil {
 		return nil, err
 	}
-	store := model.NewStore()
+	return unetForward(be, model.NewStore(), cfg, batch, workers, seed)
+}
+
+// unetForward is UNetForward with the variables of store (created by the first call where
+// missing).
+func unetForward(be compute.Backend, store *model.Store, cfg UNetConfig, batch, workers int, seed uint64) (call func() error, err error) {
 	exec, err := model.NewExec(be, store, func(scope *model.Scope, x *Node) *Node {
 		t, c := timingConditions(cfg, x)
 		return UNet(scope.In("unet"), cfg, x, t, c)
@@ -67,14 +113,35 @@ func UNetForward(be compute.Backend, cfg UNetConfig, batch int, seed uint64) (ca
 	if err != nil {
 		return nil, err
 	}
-	x := RandomImages(rand.New(rand.NewPCG(seed, 4)), cfg, batch, 1)
-	return func() error {
+	sizes := dataparallel.ShardSizes(batch, max(workers, 1))
+	xs := make([]*tensors.Tensor, len(sizes))
+	rng := rand.New(rand.NewPCG(seed, 4))
+	for i, n := range sizes {
+		xs[i] = RandomImages(rng, cfg, n, 1)
+	}
+	run := func(x *tensors.Tensor) error {
 		out, err := exec.Exec(x)
 		if err != nil {
 			return err
 		}
 		out[0].FinalizeAll()
 		return nil
+	}
+	compiled := false
+	return func() error {
+		if !compiled { // the first calls compile and create the variables one at a time
+			for _, x := range xs {
+				if err := run(x); err != nil {
+					return err
+				}
+			}
+			compiled = true
+			return nil
+		}
+		_, err := dataparallel.Concat(len(xs), len(xs), func(lo, _ int) ([]struct{}, error) {
+			return []struct{}{}, run(xs[lo])
+		})
+		return err
 	}, nil
 }
 
@@ -89,12 +156,15 @@ func RandomImages(rng *rand.Rand, cfg UNetConfig, n int, scale float32) *tensors
 	return tensors.FromFlatDataAndDimensions(data, n, s, s, cfg.Channels)
 }
 
-func checkTiming(cfg UNetConfig, batch int) error {
+func checkTiming(cfg UNetConfig, batch, workers int) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	if batch < 1 {
 		return fmt.Errorf("nets: UNet timing needs a batch >= 1, got %d", batch)
+	}
+	if workers > batch {
+		return fmt.Errorf("nets: UNet timing of a batch of %d in %d shards: want at most one shard per example", batch, workers)
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func BenchmarkUNetTrainStep(b *testing.B) {
 			if v.class {
 				cfg.TimeConditioned, cfg.NumClasses = true, 10
 			}
-			step, err := UNetTrainStep(be, cfg, batch, 1)
+			step, err := UNetTrainStep(be, cfg, batch, 1, 1)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -74,7 +74,7 @@ func BenchmarkUNetForward(b *testing.B) {
 			}
 			cfg := DefaultUNetConfig(32)
 			cfg.Activation = act
-			call, err := UNetForward(be, cfg, batch, 3)
+			call, err := UNetForward(be, cfg, batch, 1, 3)
 			if err != nil {
 				b.Fatal(err)
 			}

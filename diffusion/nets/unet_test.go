@@ -1,6 +1,7 @@
 package nets
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
@@ -64,4 +65,38 @@ func trainableParameters(store *model.Store) int {
 		}
 	}
 	return n
+}
+
+// TestUNetTimingShards checks the sharded timing computations of unetbench: a batch of 3 in 2
+// shards (1 and 2 examples) trains with a finite loss and runs forward; more shards than
+// examples is an error that says so.
+func TestUNetTimingShards(t *testing.T) {
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := UNetConfig{Channels: 1, ImageSize: 28, Hidden: 4, TimeConditioned: true, NumClasses: 10, Activation: "gelu_tanh"}
+	step, err := UNetTrainStep(be, cfg, 3, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		loss, err := step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !(loss > 0 && loss < 100) {
+			t.Fatalf("sharded training step: loss %v, want a finite positive mean squared error", loss)
+		}
+	}
+	call, err := UNetForward(be, cfg, 3, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UNetForward(be, cfg, 3, 4, 1); err == nil || !strings.Contains(err.Error(), "4 shards") {
+		t.Errorf("a batch of 3 in 4 shards: %v, want an error naming the shards", err)
+	}
 }

@@ -2,7 +2,11 @@
 // (bench/torch_unet.py: the same network, loss, optimizer and batch) on this machine, in one
 // run, and prints a Markdown table of the times and their ratios:
 //
-//	go run ./diffusion/cmd/unetbench [-rounds 3] [-steps 5] [-threads 2] [-cases train-d32,sample-d16]
+//	go run ./diffusion/cmd/unetbench [-rounds 3] [-steps 5] [-threads 2] [-workers 2] [-cases train-d32,sample-d16-flow]
+//
+// Go runs each computation as the notebooks do: with -workers 2 (the smoke and cpu presets'
+// setting) a training step is two concurrent gradient shards and one update, an inference call
+// two concurrent calls on halves of the batch; -workers 1 times one call of the whole batch.
 //
 // Each round times every case in Go and then in PyTorch (a child process of /usr/bin/python3
 // with -threads threads), so that both see the same machine state; the table gives the
@@ -105,6 +109,7 @@ func run(args []string, stdout io.Writer) error {
 	steps := fs.Int("steps", 5, "timed calls per case and round (after the warm-up calls)")
 	warmup := fs.Int("warmup", 2, "untimed calls per case and round before the timed ones")
 	threads := fs.Int("threads", runtime.NumCPU(), "PyTorch's threads (Go uses every core)")
+	workers := fs.Int("workers", 2, "Go's concurrent shards of each batch (the presets' training and sampling use 2; 1: one call)")
 	only := fs.String("cases", "", "comma-separated case names (default: all; see -list)")
 	list := fs.Bool("list", false, "list the cases and exit")
 	python := fs.String("python", "/usr/bin/python3", "the Python interpreter that has PyTorch")
@@ -119,7 +124,7 @@ func run(args []string, stdout io.Writer) error {
 		name string
 		v    int
 		min  int
-	}{{"rounds", *rounds, 1}, {"steps", *steps, 1}, {"warmup", *warmup, 0}, {"threads", *threads, 1}} {
+	}{{"rounds", *rounds, 1}, {"steps", *steps, 1}, {"warmup", *warmup, 0}, {"threads", *threads, 1}, {"workers", *workers, 1}} {
 		if f.v < f.min {
 			return cliusage.Errorf("-%s %d: want >= %d", f.name, f.v, f.min)
 		}
@@ -152,7 +157,7 @@ func run(args []string, stdout io.Writer) error {
 	results := make([]result, len(chosen))
 	for r := range *rounds {
 		for i, c := range chosen {
-			g, err := results[i].timeGo(be, c, *warmup, *steps)
+			g, err := results[i].timeGo(be, c, *workers, *warmup, *steps)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
@@ -169,7 +174,7 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "load average after: %s\n\n", loadAverage())
-	writeTable(stdout, chosen, results, *threads)
+	writeTable(stdout, chosen, results, *threads, *workers)
 	return nil
 }
 
@@ -204,16 +209,16 @@ type result struct {
 
 // timeGo builds (first round) and times the Go computation of c: the median of steps calls
 // after warmup calls.
-func (r *result) timeGo(be compute.Backend, c benchCase, warmup, steps int) (float64, error) {
+func (r *result) timeGo(be compute.Backend, c benchCase, workers, warmup, steps int) (float64, error) {
 	if r.call == nil {
 		if c.train {
-			step, err := nets.UNetTrainStep(be, c.cfg, c.batch, 1)
+			step, err := nets.UNetTrainStep(be, c.cfg, c.batch, workers, 1)
 			if err != nil {
 				return 0, err
 			}
 			r.call = func() error { _, err := step(); return err }
 		} else {
-			call, err := nets.UNetForward(be, c.cfg, c.batch, 3)
+			call, err := nets.UNetForward(be, c.cfg, c.batch, workers, 3)
 			if err != nil {
 				return 0, err
 			}
@@ -280,8 +285,12 @@ func parseTorch(out string, train bool) (float64, error) {
 
 // writeTable prints the Markdown table of the medians over the rounds and the ratios of each
 // round.
-func writeTable(w io.Writer, cs []benchCase, rs []result, threads int) {
-	fmt.Fprintf(w, "| computation | Go (ms) | PyTorch, %d threads (ms) | Go / PyTorch | per round | Go's first call (s) |\n|---|---:|---:|---:|---|---:|\n", threads)
+func writeTable(w io.Writer, cs []benchCase, rs []result, threads, workers int) {
+	goCol := "Go, one call (ms)"
+	if workers > 1 {
+		goCol = fmt.Sprintf("Go, %d shards (ms)", workers)
+	}
+	fmt.Fprintf(w, "| computation | %s | PyTorch, %d threads (ms) | Go / PyTorch | per round | Go's first call (s) |\n|---|---:|---:|---:|---|---:|\n", goCol, threads)
 	for i, c := range cs {
 		r := rs[i]
 		if len(r.torch) == 0 {

@@ -31,6 +31,7 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"-rounds", "0"}, []string{"-rounds 0", ">= 1"}},
 		{[]string{"-steps", "-1"}, []string{"-steps", ">= 1"}},
 		{[]string{"-threads", "0"}, []string{"-threads", ">= 1"}},
+		{[]string{"-workers", "0"}, []string{"-workers 0", ">= 1"}},
 		{[]string{"-cases", "train-d32,nosuch"}, []string{"-cases", "nosuch", "train-d16-ddpm"}},
 		{[]string{"-torch", filepath.Join(t.TempDir(), "missing.py")}, []string{"-torch", "missing.py"}},
 		{[]string{"-nosuchflag"}, []string{"nosuchflag"}},
