@@ -46,11 +46,7 @@ func UNetTrainStep(be compute.Backend, cfg UNetConfig, batch, workers int, seed 
 			return nil, err
 		}
 		stepper, err := dataparallel.New(be, store, opt, dataparallel.Config{Workers: workers}, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
-			clean, noise := in[0], in[1]
-			scope.Store().SetTraining(clean.Graph(), true)
-			t, c := timingConditions(cfg, clean)
-			pred := UNet(scope.In("unet"), cfg, Add(clean, MulScalar(noise, 0.5)), t, c)
-			return ReduceMean(Square(Sub(pred, clean)), 1, 2, 3), nil
+			return ReduceMean(timingSquaredError(scope, cfg, in[0], in[1]), 1, 2, 3), nil
 		})
 		if err != nil {
 			return nil, err
@@ -70,12 +66,8 @@ func UNetTrainStep(be compute.Backend, cfg UNetConfig, batch, workers int, seed 
 		}, nil
 	}
 	exec, err := model.NewExec(be, store, func(scope *model.Scope, clean, noise *Node) *Node {
-		g := clean.Graph()
-		scope.Store().SetTraining(g, true)
-		t, c := timingConditions(cfg, clean)
-		pred := UNet(scope.In("unet"), cfg, Add(clean, MulScalar(noise, 0.5)), t, c)
-		loss := ReduceAllMean(Square(Sub(pred, clean)))
-		opt.UpdateGraph(scope, g, loss)
+		loss := ReduceAllMean(timingSquaredError(scope, cfg, clean, noise))
+		opt.UpdateGraph(scope, clean.Graph(), loss)
 		return loss
 	})
 	if err != nil {
@@ -167,6 +159,15 @@ func checkTiming(cfg UNetConfig, batch, workers int) error {
 		return fmt.Errorf("nets: UNet timing of a batch of %d in %d shards: want at most one shard per example", batch, workers)
 	}
 	return nil
+}
+
+// timingSquaredError is the per-pixel loss of UNetTrainStep, (unet(clean + 0.5 noise) -
+// clean)^2, in a training graph.
+func timingSquaredError(scope *model.Scope, cfg UNetConfig, clean, noise *Node) *Node {
+	scope.Store().SetTraining(clean.Graph(), true)
+	t, c := timingConditions(cfg, clean)
+	pred := UNet(scope.In("unet"), cfg, Add(clean, MulScalar(noise, 0.5)), t, c)
+	return Square(Sub(pred, clean))
 }
 
 // timingConditions returns the fixed times and class vectors of UNetTrainStep (nil where cfg
