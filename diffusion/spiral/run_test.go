@@ -24,6 +24,30 @@ func TestOverridesAndValidation(t *testing.T) {
 	if p.Train.Steps != 8000 || p.Train.Weighting != Uniform || p.Net.Fourier != 0 || p.Net.ScaleBySigma || p.Train.TimeSkew != 1 || p.Net.TimeInput != TimeT {
 		t.Errorf("paper is not the exam's training: %+v", p)
 	}
+	// At cpu the Hyvarinen score trains on batches of 512 with importance-sampled times, DSM
+	// on 128; -batch sets both, and the exam's Hyvarinen training stays one flag away.
+	cpu, err := Overrides{Preset: "cpu"}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, d := cpu.TrainFor(Hyvarinen), cpu.TrainFor(DSM); h.BatchSize != 512 || h.Weighting != Importance || h.TimeSkew != 1 || d.BatchSize != 128 || d.Weighting != Sigma2 {
+		t.Errorf("cpu: Hyvarinen batch %d weighting %s skew %g, DSM batch %d weighting %s", h.BatchSize, h.Weighting, h.TimeSkew, d.BatchSize, d.Weighting)
+	}
+	exam, err := Overrides{Preset: "cpu", Batch: 128, Weighting: string(Uniform)}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := exam.TrainFor(Hyvarinen); h.BatchSize != 128 || h.Weighting != Uniform {
+		t.Errorf("-batch 128 -weighting none: Hyvarinen batch %d weighting %s", h.BatchSize, h.Weighting)
+	}
+	if p.TrainFor(Hyvarinen).BatchSize != 128 {
+		t.Errorf("paper: Hyvarinen batch %d, want the exam's 128", p.TrainFor(Hyvarinen).BatchSize)
+	}
+	bad := cpu
+	bad.HyvarinenBatch = -1
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "Hyvarinen batch") {
+		t.Errorf("negative Hyvarinen batch: %v", err)
+	}
 	for name, o := range map[string]Overrides{
 		"preset":    {Preset: "huge"},
 		"sigma":     {Sigma: -1},

@@ -65,7 +65,7 @@ func parse(args []string) (*options, []string, error) {
 	fs.Float64Var(&o.o.BetaMax, "beta_max", 0, "beta(1) of the VP schedule (0: 20)")
 	fs.IntVar(&o.o.K, "k", 0, "reverse steps K (0: 200)")
 	fs.IntVar(&o.o.Steps, "steps", 0, "training steps (0: the preset's)")
-	fs.IntVar(&o.o.Batch, "batch", 0, "batch size (0: 128)")
+	fs.IntVar(&o.o.Batch, "batch", 0, "batch size of both scores (0: 128, and 512 for the Hyvarinen score at cpu)")
 	fs.Float64Var(&o.o.LR, "lr", 0, "Adam learning rate (0: 5e-3)")
 	fs.StringVar(&o.o.LRSchedule, "lr_schedule", "", "constant, cosine or exponential (empty: the preset's)")
 	fs.StringVar(&o.o.Weighting, "weighting", "", "loss weight of each t: none (the exam), sigma, sigma2, or importance (the exam's loss, t drawn log-uniformly and reweighted; time skew 1) (empty: the preset's)")
