@@ -43,9 +43,15 @@ func (t Tools) withDefaults() Tools {
 }
 
 // PrintCSS is added to every page: A4, code and output lines wrap instead of being cut
-// at the margin, images fit the page and are not split across pages.
+// at the margin, images fit the page and are not split across pages, and Markdown tables
+// take a smaller font, tighter cells and column widths from their content (JupyterLab's fixed
+// layout cut the right columns of notebook 06's 10-column table and notebook 07's 16-column
+// one at the page edge); tables of 12 columns or more a smaller font still.
 const PrintCSS = `<style>
 @page { size: A4; margin: 12mm 10mm; }
+.jp-RenderedHTMLCommon table { font-size: 8pt; table-layout: auto; max-width: 100%; }
+.jp-RenderedHTMLCommon table:has(th:nth-child(12)) { font-size: 6.5pt; }
+.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { padding: 2px 3px !important; }
 pre, .highlight pre, .jp-OutputArea-output pre, .jp-RenderedText pre {
   white-space: pre-wrap !important; overflow-wrap: anywhere; word-break: break-word; }
 .jp-OutputArea-output img, img { max-width: 100%; height: auto; }

@@ -25,8 +25,22 @@ func needTools(t *testing.T) {
 	}
 }
 
-// fixture writes an executed notebook with a title, math, a very long code line that
-// must wrap, and one PNG output.
+// wideTable is a Markdown table as wide as notebook 07's guidance sweep (16 columns), whose
+// last column JupyterLab's fixed table layout printed beyond the page edge.
+func wideTable() string {
+	head := "| w | n | accuracy | FID | accuracy, mode images | FID, mode images | mean max-confidence | worst digit (acc.) |"
+	rule := "|---:|---:|---:|---:|---:|---:|---:|---|"
+	row := "| 7.5 | 1000 | 0.668 | 1002.77 | 0.963 | 183.20 | 0.937 | 3 (0.00) |"
+	for d := range 8 {
+		head += " " + []string{"0", "1", "2", "3", "4", "5", "6", "LASTCOLUMN"}[d] + " |"
+		rule += "---:|"
+		row += " 1.00 |"
+	}
+	return head + "\n" + rule + "\n" + row + "\n"
+}
+
+// fixture writes an executed notebook with a title, math, a wide table, a very long code
+// line that must wrap, and one PNG output.
 func fixture(t *testing.T, dir string) string {
 	t.Helper()
 	png, err := plot.Lines(plot.Options{Title: "fixture"}, plot.Curve{X: []float64{0, 1, 2}, Y: []float64{2, 1, 0}})
@@ -38,7 +52,7 @@ func fixture(t *testing.T, dir string) string {
 		"nbformat": 4, "nbformat_minor": 5,
 		"metadata": map[string]any{"language_info": map[string]any{"name": "go"}},
 		"cells": []any{
-			map[string]any{"cell_type": "markdown", "metadata": map[string]any{}, "source": "# Fixture report title\n\nEuler: $e^{i\\pi} + 1 = 0$"},
+			map[string]any{"cell_type": "markdown", "metadata": map[string]any{}, "source": "# Fixture report title\n\nEuler: $e^{i\\pi} + 1 = 0$\n\n" + wideTable()},
 			map[string]any{"cell_type": "code", "metadata": map[string]any{}, "execution_count": 1, "source": long,
 				"outputs": []any{map[string]any{"output_type": "display_data", "metadata": map[string]any{},
 					"data": map[string]any{"image/png": base64.StdEncoding.EncodeToString(png), "text/plain": "<image>"}}}},
@@ -90,6 +104,9 @@ func TestNotebookToPDF(t *testing.T) {
 	}
 	if !strings.Contains(info.Text, "ENDOFLONGLINE") {
 		t.Error("the end of a long code line is missing from the PDF: lines do not wrap")
+	}
+	if !strings.Contains(info.Text, "LASTCOLUMN") {
+		t.Error("the last column of a 16-column table is missing from the PDF: the table is cut at the page edge")
 	}
 	if err := Check(info, Expect{Titles: []string{"Missing notebook"}, MinImages: 5}); err == nil {
 		t.Error("Check accepted a report without the expected title and images")
