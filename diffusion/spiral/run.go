@@ -85,6 +85,7 @@ func (o Overrides) Config() (Config, error) {
 	c := Config{Preset: p, Seed: 1, Mixture: DefaultMixture(), Process: DefaultProcess(), K: 200, Net: DefaultNet(),
 		Projections: 64, LikelihoodSteps: 100}
 	c.Train = TrainConfig{Weighting: Sigma2, BatchSize: 128, LR: 5e-3, LRSchedule: lrschedule.Cosine, FinalLRFraction: 0.02, TMin: 1.0 / 200, TimeSkew: 3, Workers: 2}
+	// The Hyvarinen score's own choices (paper: the exam's, as Train's below).
 	c.HyvarinenWeighting, c.HyvarinenTimeSkew = preset.Pick(p, Uniform, Importance, Uniform), 1
 	c.HyvarinenBatch = preset.Pick(p, 0, 512, 0)
 	c.Train.Steps = preset.Pick(p, 150, 6000, 8000)
@@ -93,7 +94,6 @@ func (o Overrides) Config() (Config, error) {
 	c.LikelihoodPoints = preset.Pick(p, 50, 300, 1000)
 	if p == preset.Paper { // the exam's training
 		c.Train.Weighting, c.Train.LRSchedule, c.Train.TimeSkew = Uniform, lrschedule.Constant, 1
-		c.HyvarinenWeighting, c.HyvarinenTimeSkew, c.HyvarinenBatch = Uniform, 1, 0
 		c.Net = NetConfig{Width: 128, Layers: 3, Activation: c.Net.Activation, TimeInput: TimeT}
 	}
 	if o.Seed != 0 {
