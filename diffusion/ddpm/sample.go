@@ -112,6 +112,9 @@ type DDIMConfig struct {
 	Classifier    *Classifier
 	Labels        []int
 	GuidanceScale float64
+	// GuidanceInterval limits the classifier guidance to the time steps k in [Lo, Hi] (nil:
+	// every step, the assignment's); the other steps follow the denoiser alone.
+	GuidanceInterval *sampling.Interval
 
 	// Weak, if set, guides the denoiser with this weaker version of itself before the
 	// classifier guidance (autoguidance, Karras et al. 2024; see Denoiser.Autoguided):
@@ -172,7 +175,7 @@ func (d *Denoiser) SampleDDIM(n int, cfg DDIMConfig) (out *Samples, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if m, err = sampling.ClassifierGuidance(m, d.Process(), grad, cfg.GuidanceScale); err != nil {
+		if m, err = sampling.ClassifierGuidance(m, d.Process(), grad, cfg.GuidanceScale, cfg.GuidanceInterval); err != nil {
 			return nil, err
 		}
 		labels = slices.Clone(cfg.Labels)

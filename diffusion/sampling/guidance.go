@@ -159,12 +159,13 @@ type GradFunc func(x []float32, t []float64, cond []int) ([]float32, error)
 // eps_hat = eps - scale * sigma(t) * grad (sigma = sqrt(1 - abar_t) on VP processes), and
 // x0_hat = x0 + scale sigma^2 / alpha grad, v_hat = v + scale sigma (alpha' sigma / alpha -
 // sigma') grad for the other kinds, with the scales of process p. Samples with a Null
-// condition are not guided.
-func ClassifierGuidance(m Model, p Process, grad GradFunc, scale float64) (Model, error) {
+// condition, or at a time outside the interval iv (nil: all times), are not guided and cost
+// no gradient: guiding only the noisier times leaves the last steps to the model alone.
+func ClassifierGuidance(m Model, p Process, grad GradFunc, scale float64, iv *Interval) (Model, error) {
 	if m == nil || p == nil || grad == nil {
 		return nil, fmt.Errorf("sampling.ClassifierGuidance: needs a model, a process and a gradient function")
 	}
-	if err := checkGuidance("ClassifierGuidance", scale, nil); err != nil {
+	if err := checkGuidance("ClassifierGuidance", scale, iv); err != nil {
 		return nil, err
 	}
 	kind := m.Predicts()
@@ -183,13 +184,13 @@ func ClassifierGuidance(m Model, p Process, grad GradFunc, scale float64) (Model
 		if len(cond) != len(t) {
 			return nil, fmt.Errorf("sampling: classifier guidance: %d conditions for %d samples", len(cond), len(t))
 		}
-		// Guide the samples with a condition, in one call of grad.
+		// Guide the samples with a condition at a time in the interval, in one call of grad.
 		var idx []int
 		var gx []float32
 		var gt []float64
 		var gc []int
 		for i, c := range cond {
-			if c >= 0 {
+			if c >= 0 && iv.contains(t[i]) {
 				idx = append(idx, i)
 				gx = append(gx, x[i*d:(i+1)*d]...)
 				gt = append(gt, t[i])

@@ -131,7 +131,7 @@ func TestClassifierGuidance(t *testing.T) {
 	const n = 4000
 	cond := make([]int, n) // class 0 everywhere: guided
 	grid := must[[]float64](t)(EvenGrid(500, 500))
-	g := must[Model](t)(ClassifierGuidance(prior(Noise), p, grad, 1))
+	g := must[Model](t)(ClassifierGuidance(prior(Noise), p, grad, 1, nil))
 	out := must[[]float32](t)(Ancestral(g, Options{N: n, Dim: 2, Process: p, Grid: grid, Cond: cond, Seed: 9}, BetaVariance))
 	mean, variance := moments(out, 2)
 	for j := range 2 {
@@ -145,7 +145,7 @@ func TestClassifierGuidance(t *testing.T) {
 	dgrid := must[[]float64](t)(EvenGrid(500, 25))
 	var ref []float32
 	for _, kind := range []Prediction{Noise, X0, Score, Velocity} {
-		gk := must[Model](t)(ClassifierGuidance(prior(kind), p, grad, 2))
+		gk := must[Model](t)(ClassifierGuidance(prior(kind), p, grad, 2, nil))
 		got := must[[]float32](t)(DDIM(gk, Options{N: 50, Dim: 2, Process: p, Grid: dgrid, Cond: cond[:50], Seed: 1}, 0))
 		if ref == nil {
 			ref = got
@@ -160,6 +160,35 @@ func TestClassifierGuidance(t *testing.T) {
 	b := must[[]float32](t)(prior(Noise).Predict(x, ts, nulls))
 	if !slices.Equal(a, b) {
 		t.Error("classifier guidance changed unconditional samples")
+	}
+	// Outside the interval the model's own prediction, without a call of grad; inside it the
+	// guided one.
+	calls := 0
+	counted := func(x []float32, ts []float64, cond []int) ([]float32, error) {
+		calls += len(ts)
+		return grad(x, ts, cond)
+	}
+	lo, hi := ts[1], ts[2]
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	gi := must[Model](t)(ClassifierGuidance(prior(Noise), p, counted, 1, &Interval{Lo: lo, Hi: hi}))
+	cls := []int{0, 0, 0, 0}
+	got := must[[]float32](t)(gi.Predict(x, ts, cls))
+	plain := must[[]float32](t)(prior(Noise).Predict(x, ts, cls))
+	full := must[[]float32](t)(g.Predict(x, ts, cls))
+	inside := 0
+	for i, ti := range ts {
+		want := plain
+		if ti >= lo && ti <= hi {
+			want, inside = full, inside+1
+		}
+		if !slices.Equal(got[2*i:2*i+2], want[2*i:2*i+2]) {
+			t.Errorf("sample %d at t=%g: interval [%g, %g] guidance gave %v, want %v", i, ti, lo, hi, got[2*i:2*i+2], want[2*i:2*i+2])
+		}
+	}
+	if calls != inside || inside == 0 || inside == len(ts) {
+		t.Errorf("the gradient was taken for %d samples, want the %d inside the interval (of %d)", calls, inside, len(ts))
 	}
 }
 

@@ -87,7 +87,7 @@ func SampleGuidedWith(d *ddpm.Denoiser, c *ddpm.Classifier, weak *ddpm.Denoiser,
 	for i := range labels {
 		labels[i] = i
 	}
-	cfg := ddpm.DDIMConfig{Steps: g.Steps, Seed: seed, Speed: speed}
+	cfg := ddpm.DDIMConfig{Steps: g.Steps, Seed: seed, Speed: speed, GuidanceInterval: g.ClassifierInterval}
 	if g.On() {
 		if weak == nil {
 			return nil, 0, fmt.Errorf("statesrun: %s needs the weak denoiser of step %d", g, g.Weak)

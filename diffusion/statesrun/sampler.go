@@ -105,10 +105,12 @@ func (s Sampler) Sample(b compute.Backend, d *ddpm.Denoiser, dir string, n int, 
 
 // GuidedSampler is the classifier-guided sampler of the deliverables: the assignment's
 // deterministic update (DDIM, eta 0) on Steps evenly spaced time steps (0: all T) with
-// guidance scale Scale, optionally autoguided before the classifier guidance.
+// guidance scale Scale at the steps k in ClassifierInterval (nil: every step, the
+// assignment's), optionally autoguided before the classifier guidance.
 type GuidedSampler struct {
-	Steps int
-	Scale float64
+	Steps              int
+	Scale              float64
+	ClassifierInterval *sampling.Interval
 	Autoguide
 }
 
@@ -123,6 +125,9 @@ func (g GuidedSampler) String() string {
 		steps = fmt.Sprintf("%d steps", g.Steps)
 	}
 	out := fmt.Sprintf("guided DDIM, %s, scale %g", steps, g.Scale)
+	if iv := g.ClassifierInterval; iv != nil {
+		out += fmt.Sprintf(" at k in [%g, %g]", iv.Lo, iv.Hi)
+	}
 	if ag := g.Autoguide.String(); ag != "" {
 		out += ", " + ag
 	}
@@ -155,6 +160,9 @@ type SamplerFlags struct {
 	Weak     int     // weak checkpoint step (0: the preset's)
 	W        float64 // autoguidance scale (0: the preset's; 1: no autoguidance)
 	Interval string  // "lo,hi", "all" ("": the preset's)
+	// GuidanceInterval limits the classifier guidance of the guided sampler to the steps k in
+	// "lo,hi" ("all": every step, the assignment's; "": the preset's).
+	GuidanceInterval string
 	// Plain selects the assignment's samplers (AssignmentSampler, AssignmentGuidedSampler
 	// with the flags' guidance scale) and ignores the other fields.
 	Plain bool
@@ -175,6 +183,13 @@ func (c *Config) ApplySamplers(f SamplerFlags) error {
 	iv, err := ParseInterval(f.Interval)
 	if err != nil {
 		return err
+	}
+	civ, err := ParseInterval(f.GuidanceInterval)
+	if err != nil {
+		return fmt.Errorf("--guidance_interval: %w", err)
+	}
+	if f.GuidanceInterval != "" {
+		c.Guided.ClassifierInterval = civ
 	}
 	if f.Sampler != "" {
 		if _, err := sampling.SamplerByName(f.Sampler, 0); err != nil {

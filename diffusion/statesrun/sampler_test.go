@@ -61,10 +61,26 @@ func TestApplySamplers(t *testing.T) {
 	if got := want.String(); got != "ddpm-posterior, all steps, autoguided by step 1000, w 1.5, k in [0, 99]" {
 		t.Errorf("String() = %q", got)
 	}
-	for _, f := range []SamplerFlags{{Sampler: "nope"}, {Weak: -1}, {W: math.NaN()}, {Interval: "3"}} {
+	// The classifier guidance interval is the guided sampler's alone; "all" is every step.
+	c = cfg
+	if err := c.ApplySamplers(SamplerFlags{GuidanceInterval: "100,499"}); err != nil {
+		t.Fatal(err)
+	}
+	if iv := c.Guided.ClassifierInterval; iv == nil || *iv != (sampling.Interval{Lo: 100, Hi: 499}) {
+		t.Errorf("guidance interval 100,499: got %v", iv)
+	}
+	if got := c.Guided.String(); got != "guided DDIM, all steps, scale 1 at k in [100, 499]" {
+		t.Errorf("guided String() = %q", got)
+	}
+	if err := c.ApplySamplers(SamplerFlags{GuidanceInterval: "all"}); err != nil || c.Guided.ClassifierInterval != nil {
+		t.Errorf("guidance interval all: %v, %v", c.Guided.ClassifierInterval, err)
+	}
+	for _, f := range []SamplerFlags{{Sampler: "nope"}, {Weak: -1}, {W: math.NaN()}, {Interval: "3"}, {GuidanceInterval: "9,2"}} {
 		c := cfg
 		if err := c.ApplySamplers(f); err == nil {
 			t.Errorf("%+v: no error", f)
+		} else if f.GuidanceInterval != "" && !strings.Contains(err.Error(), "--guidance_interval") {
+			t.Errorf("%+v: the error does not name the flag: %v", f, err)
 		}
 	}
 }

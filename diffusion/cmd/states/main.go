@@ -109,6 +109,7 @@ func parse(args []string) (string, options, error) {
 	fs.IntVar(&o.sampler.Weak, "autoguide-weak", 0, "sample, guide: guide the denoiser with its checkpoint after this training step (autoguidance; one of the preset's WeakSteps; 0: the preset's)")
 	fs.Float64Var(&o.sampler.W, "autoguide-w", 0, "sample, guide: autoguidance scale w (1: no autoguidance; 0: the preset's)")
 	fs.StringVar(&o.sampler.Interval, "autoguide-interval", "", `sample, guide: autoguide only the steps k in "lo,hi" (0-based, 0 = least noise; "all": every step; "": the preset's)`)
+	fs.StringVar(&o.sampler.GuidanceInterval, "guidance-interval", "", `guide: classifier guidance only at the steps k in "lo,hi" (0-based, 0 = least noise; "all": every step, the assignment's; "": the preset's)`)
 	fs.BoolVar(&o.sampler.Plain, "plain-sampler", false, "sample, guide: the assignment's samplers (ancestral with beta, 500 steps; guided: the deterministic update), no autoguidance")
 	fs.IntVar(&o.workers, "workers", 0, "concurrent workers for training and sampling (0: the preset's; 2 uses both cores)")
 	if err := cliusage.Parse(fs, args[1:]); err != nil {
@@ -144,6 +145,9 @@ func parse(args []string) (string, options, error) {
 	}
 	if _, err := statesrun.ParseInterval(o.sampler.Interval); err != nil {
 		return "", o, cliusage.Errorf("-autoguide-interval: %w", err)
+	}
+	if _, err := statesrun.ParseInterval(o.sampler.GuidanceInterval); err != nil {
+		return "", o, cliusage.Errorf("-guidance-interval: %w", err)
 	}
 	if o.timeSkew != 0 && !(o.timeSkew >= 1 && o.timeSkew < 1e300) {
 		return "", o, cliusage.Errorf("-time-skew must be 0 (the preset's) or a finite exponent >= 1, got %v", o.timeSkew)

@@ -38,6 +38,7 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"sample", "-autoguide-interval", "99"}, []string{"-autoguide-interval", "lo,hi"}},
 		{[]string{"guide", "-autoguide-interval", "100,5"}, []string{"-autoguide-interval", "lo <= hi"}},
 		{[]string{"guide", "-ddim", "-3"}, []string{"-ddim", ">= 0"}},
+		{[]string{"guide", "-guidance-interval", "400"}, []string{"-guidance-interval", "lo,hi"}},
 		{[]string{"train", "-workers", "-1"}, []string{"-workers", ">= 0"}},
 		{[]string{"train", "-time-skew", "0.5"}, []string{"-time-skew", ">= 1"}},
 		{[]string{"train", "-steps", "ten"}, []string{"-steps", "invalid value"}},
