@@ -1,7 +1,9 @@
 # The two commands: `make test` (what CI runs) and `make report` (the PDF and the
 # deliverables). Everything else is a step of those or a convenience.
 SHELL := /bin/bash
-export GOEXPERIMENT := simd
+# simd on Go 1.26 (the SIMD kernels of the Go backend), nothing on other Go releases
+# (scripts/goexperiment.sh says why).
+export GOEXPERIMENT := $(shell scripts/goexperiment.sh)
 export GOMLX_BACKEND ?= go
 export GOMLX_NO_AUTO_INSTALL := 1
 # Go's asynchronous preemption with GOEXPERIMENT=simd leaves AVX-512 upper state dirty on Intel
@@ -12,7 +14,7 @@ OUT ?= outputs
 PRESET ?= cpu
 GO_TEST_FLAGS ?= -timeout 45m
 
-.PHONY: setup test vet unit notebooks-smoke report notebook bench clean
+.PHONY: setup test vet vet-next-go unit notebooks-smoke report notebook bench clean
 
 ## setup: install Jupyter, Chromium, GoNB and the project's kernels (idempotent)
 setup:
@@ -24,6 +26,11 @@ test: setup vet unit notebooks-smoke
 vet:
 	@test -z "$$(gofmt -l diffusion)" || { echo "gofmt would change:"; gofmt -l diffusion; exit 1; }
 	go vet ./...
+
+## vet-next-go: vet (which compiles every package and test) with Go 1.27, the next release,
+## without the SIMD kernels (scripts/goexperiment.sh); CI runs it after `make test`
+vet-next-go:
+	GOTOOLCHAIN=go1.27.3 $(MAKE) --no-print-directory vet
 
 unit:
 	go test $(GO_TEST_FLAGS) ./...

@@ -76,14 +76,15 @@ install_go_tools() {
   go mod download
 }
 
-# install_kernel NAME: renders kernels/NAME/kernel.json.in (placeholders @GONB@, @PATH@)
+# install_kernel NAME: renders kernels/NAME/kernel.json.in (placeholders @GONB@, @PATH@,
+# @GOEXPERIMENT@: scripts/goexperiment.sh)
 # into the user's Jupyter data dir (a temp file renamed into place).
 install_kernel() {
   local name=$1 dir tmp
   dir="$(/usr/bin/python3 -m jupyter --data-dir)/kernels/$name"
   mkdir -p "$dir"; tmp=$(mktemp "$dir/kernel.json.XXXX")
   local path_value="$(gobin):$(dirname "$(command -v go)"):/usr/local/bin:/usr/bin:/bin"
-  sed -e "s|@GONB@|$(gobin)/gonb|g" -e "s|@PATH@|$path_value|g" \
+  sed -e "s|@GONB@|$(gobin)/gonb|g" -e "s|@PATH@|$path_value|g" -e "s|@GOEXPERIMENT@|$(scripts/goexperiment.sh)|g" \
     "kernels/$name/kernel.json.in" > "$tmp"
   mv "$tmp" "$dir/kernel.json"
   cp kernels/logo-svg.svg "$dir/logo-svg.svg"
