@@ -72,7 +72,7 @@ type Evaluator struct {
 	backend compute.Backend
 	store   *model.Store
 	infer   *model.Exec
-	train   *model.Exec
+	train   *dataparallel.Stepper // lazily built; keeps the optimizer state between Train calls
 	// TestAccuracy is the accuracy on the MNIST test set measured after training (saved with
 	// the checkpoint; 0 if unknown).
 	TestAccuracy float64
@@ -204,6 +204,9 @@ type TrainConfig struct {
 	// Shift is the largest random translation in pixels applied to training images (0: none).
 	Shift int
 	Seed  int64
+	// Workers is the number of concurrent shards of each batch (package dataparallel; 0 or 1:
+	// one call). Batch normalization normalizes each shard by its own statistics.
+	Workers int `json:"workers,omitempty"`
 	// Progress, if set, is called after every step.
 	Progress func(step int, loss float64) `json:"-"`
 	// Resume makes the training resumable (see Evaluator.Train); not part of the
@@ -250,22 +253,12 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 	}
 	if ev.train == nil {
 		opt := optimizer.Adam().LearningRate(cfg.LR).Epsilon(1e-8).Done()
-		applier, ok := opt.(interface {
-			UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType)
-		})
-		if !ok {
-			return nil, fmt.Errorf("mnisteval: optimizer %T cannot apply precomputed gradients", opt)
-		}
-		ev.train, err = model.NewExec(ev.backend, ev.store, func(scope *model.Scope, x, y *Node) []*Node {
-			g := x.Graph()
-			scope.Store().SetTraining(g, true)
+		ev.train, err = dataparallel.New(ev.backend, ev.store, opt, dataparallel.Config{Workers: cfg.Workers}, func(scope *model.Scope, in []*Node) (*Node, []*Node) {
+			x, y := in[0], in[1]
+			scope.Store().SetTraining(x.Graph(), true)
 			logits, _ := network(scope.In(Scope), ev.Config, x)
 			onehot := OneHot(y, 10, logits.DType())
-			loss := ReduceAllMean(Neg(ReduceSum(Mul(onehot, LogSoftmax(logits)), -1)))
-			// What opt.UpdateGraph does, keeping the gradients to check they are finite.
-			grads := scope.BuildTrainableVariablesGradientsGraph(loss)
-			applier.UpdateGraphWithGradients(scope, grads, loss.DType())
-			return []*Node{loss, trainstate.AllFinite(grads)}
+			return Neg(ReduceSum(Mul(onehot, LogSoftmax(logits)), -1)), nil // cross-entropy per image
 		})
 		if err != nil {
 			return nil, err
@@ -289,7 +282,9 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 	if st != nil {
 		// Compile the step (creating the optimizer's variables), then load every variable and
 		// put the shuffle and the generator where they were.
-		if _, err := ev.train.Compile(shapes.Make(dtypes.Float32, cfg.BatchSize, mnist.Rows, mnist.Cols, 1), shapes.Make(dtypes.Int32, cfg.BatchSize)); err != nil {
+		if err := ev.train.Compile(cfg.BatchSize, func(k int) []shapes.Shape {
+			return []shapes.Shape{shapes.Make(dtypes.Float32, k, mnist.Rows, mnist.Cols, 1), shapes.Make(dtypes.Int32, k)}
+		}); err != nil {
 			return nil, err
 		}
 		if !run.Restore(ev.store) {
@@ -350,14 +345,12 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 			x = append(x, shifted(set.Image(i), rng, cfg.Shift)...)
 			y = append(y, int32(set.Labels[i]))
 		}
-		out, err := ev.train.Exec(tensors.FromFlatDataAndDimensions(x, cfg.BatchSize, mnist.Rows, mnist.Cols, 1), tensors.FromFlatDataAndDimensions(y, cfg.BatchSize))
+		loss, _, gradOK, err := ev.train.Step(cfg.BatchSize, dataparallel.Shards(cfg.BatchSize, ev.train.Workers(), func(lo, hi int) []any {
+			return []any{tensors.FromFlatDataAndDimensions(x[lo*pixels:hi*pixels], hi-lo, mnist.Rows, mnist.Cols, 1), tensors.FromFlatDataAndDimensions(y[lo:hi], hi-lo)}
+		}))
 		if err != nil {
 			return nil, err
 		}
-		loss := float64(tensors.ToScalar[float32](out[0]))
-		gradOK := tensors.ToScalar[bool](out[1])
-		out[0].FinalizeAll()
-		out[1].FinalizeAll()
 		if err := run.Diverged(step+1, lr, loss, gradOK); err != nil {
 			return h, fmt.Errorf("mnisteval: %w", err)
 		}
@@ -402,7 +395,8 @@ func shifted(img []float32, rng *rand.Rand, maxShift int) []float32 {
 // PresetTraining returns the training configuration of a preset: smoke trains for seconds
 // (its accuracy is low), cpu and paper reach >= 99% test accuracy.
 func PresetTraining(p preset.Preset) TrainConfig {
-	return TrainConfig{Steps: preset.Pick(p, 40, 1500, 3000), BatchSize: 128, LR: preset.Pick(p, 3e-3, 3e-3, 2e-3), Shift: preset.Pick(p, 0, 2, 2), Seed: 1}
+	return TrainConfig{Steps: preset.Pick(p, 40, 1500, 3000), BatchSize: 128, LR: preset.Pick(p, 3e-3, 3e-3, 2e-3), Shift: preset.Pick(p, 0, 2, 2), Seed: 1,
+		Workers: preset.Pick(p, 2, 2, 1)}
 }
 
 // meta is the content of a checkpoint's model.json.

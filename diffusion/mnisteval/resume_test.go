@@ -36,8 +36,15 @@ func evWeights(t *testing.T, ev *Evaluator) map[string][]float32 {
 
 // An evaluator's training interrupted twice (at steps 3 and 7: mid-epoch, with random shifts)
 // and resumed by fresh evaluators ends with the weights and losses of an uninterrupted one,
-// bit for bit; a changed configuration starts fresh.
+// bit for bit, in one call per batch and in two concurrent shards; a changed configuration
+// starts fresh.
 func TestTrainResumes(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) { testTrainResumes(t, workers) })
+	}
+}
+
+func testTrainResumes(t *testing.T, workers int) {
 	b, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +57,7 @@ func TestTrainResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := TrainConfig{Steps: 10, BatchSize: 16, LR: 3e-3, Shift: 1, Seed: 2}
+	cfg := TrainConfig{Steps: 10, BatchSize: 16, LR: 3e-3, Shift: 1, Seed: 2, Workers: workers}
 	fresh := func() *Evaluator {
 		ev, err := New(b, Config{C1: 2, C2: 4, C3: 4, Features: 8}, 3)
 		if err != nil {
