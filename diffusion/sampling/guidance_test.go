@@ -168,10 +168,7 @@ func TestClassifierGuidance(t *testing.T) {
 		calls += len(ts)
 		return grad(x, ts, cond)
 	}
-	lo, hi := ts[1], ts[2]
-	if lo > hi {
-		lo, hi = hi, lo
-	}
+	lo, hi := ts[1], ts[2] // testBatch's times increase
 	gi := must[Model](t)(ClassifierGuidance(prior(Noise), p, counted, 1, &Interval{Lo: lo, Hi: hi}))
 	cls := []int{0, 0, 0, 0}
 	got := must[[]float32](t)(gi.Predict(x, ts, cls))
