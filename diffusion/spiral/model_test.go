@@ -24,6 +24,7 @@ func TestNetTraceMatchesFiniteDifferences(t *testing.T) {
 	for _, scale := range []bool{false, true} {
 		cfg := DefaultNet()
 		cfg.ScaleBySigma = scale
+		cfg.FourierDamped = scale // the damping depends on t only: the trace is unchanged by it
 		n, err := NewNet(b, cfg, DefaultProcess(), 3)
 		if err != nil {
 			t.Fatal(err)
@@ -178,4 +179,58 @@ func TestImportanceWeightingIsUnbiased(t *testing.T) {
 	if err := cfg.Validate(); err == nil {
 		t.Errorf("Importance with time skew 3 accepted")
 	}
+}
+
+// Damped Fourier features leave the network as it is near the data (sigma(t) -> 0) and take
+// the fine structure out of it where p_t is smooth (sigma(t) near 1): along a line, the damped
+// network's score at t = 1 bends far less than the same weights' undamped one.
+func TestFourierDampingFadesWithNoise(t *testing.T) {
+	b := testBackend(t)
+	plain, damped := DefaultNet(), DefaultNet()
+	damped.FourierDamped = true
+	np, err := NewNet(b, plain, DefaultProcess(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := NewNet(b, damped, DefaultProcess(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const points = 101
+	x := make([]float32, 2*points)
+	for i := range points {
+		x[2*i], x[2*i+1] = float32(-1+0.02*float64(i)), 0.3
+	}
+	at := func(n *Net, tv float64) []float32 {
+		ts := make([]float64, points)
+		for i := range ts {
+			ts[i] = tv
+		}
+		s, err := n.Predict(x, ts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// sigma(1e-4)^2 ~ 1e-5: every damping factor is above exp(-72e-5 * 4) ~ 0.997.
+	sp, sd := at(np, 1e-4), at(nd, 1e-4)
+	for i := range sp {
+		if d := math.Abs(float64(sp[i] - sd[i])); d > 0.02*(math.Abs(float64(sp[i]))+1) {
+			t.Fatalf("near the data the damped network differs: %v vs %v at %d", sd[i], sp[i], i)
+		}
+	}
+	bend := func(s []float32) float64 {
+		sum := 0.0
+		for i := 1; i+1 < points; i++ {
+			for d := range 2 {
+				sum += math.Abs(float64(s[2*(i+1)+d] - 2*s[2*i+d] + s[2*(i-1)+d]))
+			}
+		}
+		return sum
+	}
+	bp, bd := bend(at(np, 1)), bend(at(nd, 1))
+	if !(bd < 0.1*bp) {
+		t.Errorf("at t = 1 the damped score bends %.4g, the undamped %.4g: want < 0.1x", bd, bp)
+	}
+	t.Logf("summed |second differences| at t = 1: damped %.4g, undamped %.4g", bd, bp)
 }

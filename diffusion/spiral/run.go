@@ -38,6 +38,13 @@ type Config struct {
 	HyvarinenWeighting Weighting   `json:"hyvarinen_weighting"`
 	HyvarinenTimeSkew  float64     `json:"hyvarinen_time_skew"`
 	HyvarinenBatch     int         `json:"hyvarinen_batch,omitempty"`
+	// FourierDamping says which learned scores damp their Fourier features with the noise
+	// level (NetConfig.FourierDamped): DampHyvarinen (cpu, smoke), DampAll or DampNone. Measured
+	// (docs/STATUS.md session 15, cpu, seeds 1-3): the Hyvarinen SDE samples' mean log p0 came
+	// within 0.07-0.16 nats of the floor's, where the undamped features let the score push a
+	// few points far out at large t (0.24-0.75 nats at scale 6); DSM's came out worse damped
+	// (0.22 instead of 0.09-0.10 nats), so it keeps plain features.
+	FourierDamping string `json:"fourier_damping,omitempty"`
 	// Samples is the size of every sample set of the table (the floor uses two p0 sets of
 	// this size).
 	Samples int `json:"samples"`
@@ -70,8 +77,10 @@ type Overrides struct {
 	LRSchedule           string
 	Samples              int
 	TimeSkew             float64
-	Fourier              int  // Fourier feature pairs; < 0 disables them
-	PlainNet             bool // the exam's plain MLP: inputs [x1, x2, t], no Fourier features, no 1/sigma(t) output scaling
+	Fourier              int     // Fourier feature pairs; < 0 disables them
+	PlainNet             bool    // the exam's plain MLP: inputs [x1, x2, t], no Fourier features, no 1/sigma(t) output scaling
+	FourierScale         float64 // standard deviation of the Fourier frequencies (0: the preset's)
+	FourierDamping       string  // which scores damp their Fourier features with the noise level: "hyvarinen", "all" or "none" ("": the preset's)
 	LikelihoodPoints     int
 	Workers              int // data-parallel shards of each training batch (TrainConfig.Workers)
 }
@@ -88,6 +97,7 @@ func (o Overrides) Config() (Config, error) {
 	// The Hyvarinen score's own choices (paper: the exam's, as Train's below).
 	c.HyvarinenWeighting, c.HyvarinenTimeSkew = preset.Pick(p, Uniform, Importance, Uniform), 1
 	c.HyvarinenBatch = preset.Pick(p, 0, 512, 0)
+	c.FourierDamping = preset.Pick(p, DampHyvarinen, DampHyvarinen, DampNone)
 	c.Train.Steps = preset.Pick(p, 150, 6000, 8000)
 	c.Train.ValEvery = preset.Pick(p, 50, 250, 250)
 	c.Samples = preset.Pick(p, 500, 2000, 5000)
@@ -130,10 +140,16 @@ func (o Overrides) Config() (Config, error) {
 	if o.Fourier > 0 {
 		c.Net.Fourier = o.Fourier
 		if c.Net.FourierScale == 0 {
-			c.Net.FourierScale = 6
+			c.Net.FourierScale = DefaultNet().FourierScale
 		}
 	} else if o.Fourier < 0 {
 		c.Net.Fourier, c.Net.FourierScale = 0, 0
+	}
+	if o.FourierScale != 0 && c.Net.Fourier > 0 {
+		c.Net.FourierScale = o.FourierScale
+	}
+	if o.FourierDamping != "" {
+		c.FourierDamping = o.FourierDamping
 	}
 	if o.PlainNet {
 		c.Net = NetConfig{Width: c.Net.Width, Layers: c.Net.Layers, Activation: c.Net.Activation, TimeInput: TimeT}
@@ -157,6 +173,11 @@ func (c Config) Validate() error {
 	if err := c.Net.Validate(); err != nil {
 		return err
 	}
+	switch c.FourierDamping {
+	case DampHyvarinen, DampAll, DampNone:
+	default:
+		return fmt.Errorf("spiral: unknown Fourier damping %q (want %q, %q or %q)", c.FourierDamping, DampHyvarinen, DampAll, DampNone)
+	}
 	if c.HyvarinenBatch < 0 {
 		return fmt.Errorf("spiral: the Hyvarinen batch size must be >= 1 (0: Train's), got %d", c.HyvarinenBatch)
 	}
@@ -171,6 +192,21 @@ func (c Config) Validate() error {
 			c.Samples, c.Projections, c.LikelihoodPoints, c.LikelihoodSteps)
 	}
 	return nil
+}
+
+// Values of Config.FourierDamping.
+const (
+	DampHyvarinen = "hyvarinen" // the Hyvarinen score only
+	DampAll       = "all"       // every learned score
+	DampNone      = "none"      // none (the features as Tancik et al.)
+)
+
+// NetFor returns the network configuration of the score of objective obj: Net, with
+// FourierDamped set as FourierDamping says (only where the network has Fourier features).
+func (c Config) NetFor(obj Objective) NetConfig {
+	n := c.Net
+	n.FourierDamped = n.Fourier > 0 && (c.FourierDamping == DampAll || (c.FourierDamping == DampHyvarinen && obj == Hyvarinen))
+	return n
 }
 
 // TrainFor returns the training configuration of the score of objective obj.
@@ -245,7 +281,8 @@ func (s *Study) TrainOrLoad(obj Objective, dir string, progress func(step int, l
 	if err := tc.check(); err != nil {
 		return nil, nil, false, err
 	}
-	want := Trained{Mixture: s.Config.Mixture, Process: s.Config.Process, Net: s.Config.Net, Train: tc}
+	net := s.Config.NetFor(obj)
+	want := Trained{Mixture: s.Config.Mixture, Process: s.Config.Process, Net: net, Train: tc}
 	if dir != "" && savedmodel.Exists(dir) {
 		var rec struct {
 			Trained Trained  `json:"trained"`
@@ -253,13 +290,13 @@ func (s *Study) TrainOrLoad(obj Objective, dir string, progress func(step int, l
 		}
 		found, err := history.Load(dir, &rec)
 		if err == nil && found && history.Same(rec.Trained, want) && rec.History != nil {
-			n, err := Load(s.Backend, dir, &Meta{Net: s.Config.Net, Process: s.Config.Process})
+			n, err := Load(s.Backend, dir, &Meta{Net: net, Process: s.Config.Process})
 			if err == nil {
 				return n, rec.History, true, nil
 			}
 		}
 	}
-	n, err = NewNet(s.Backend, s.Config.Net, s.Config.Process, s.Config.Seed)
+	n, err = NewNet(s.Backend, net, s.Config.Process, s.Config.Seed)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -495,10 +532,10 @@ func (s *Study) StandardSets(m Models) ([]NamedSet, error) {
 // Summary describes the configuration in a few lines of Markdown.
 func (c Config) Summary() string {
 	return fmt.Sprintf("preset `%s`, seed %d. **p0**: M = %d components of sigma = %g on %g turns of a spiral out to radius %g. "+
-		"**Forward process**: VP, beta(t) = %g + t (%g - %g), K = %d steps (t_k = k/K). **Score net**: %d x %d %s on [x1, x2, %s] + %d Fourier pairs, output / sigma(t): %v. "+
+		"**Forward process**: VP, beta(t) = %g + t (%g - %g), K = %d steps (t_k = k/K). **Score net**: %d x %d %s on [x1, x2, %s] + %d Fourier pairs (damped by the noise level: %s), output / sigma(t): %v. "+
 		"**Training**: %d steps, batch %d, Adam %g (%s schedule); DSM: weighting %s, time skew %g; Hyvarinen: weighting %s, time skew %g, batch %d. **Evaluation**: %d samples per set.",
 		c.Preset, c.Seed, c.Mixture.Components, c.Mixture.Sigma, c.Mixture.Turns, c.Mixture.Radius,
-		c.Process.BetaMin, c.Process.BetaMax, c.Process.BetaMin, c.K, c.Net.Layers, c.Net.Width, c.Net.Activation, c.Net.TimeInput, c.Net.Fourier, c.Net.ScaleBySigma,
+		c.Process.BetaMin, c.Process.BetaMax, c.Process.BetaMin, c.K, c.Net.Layers, c.Net.Width, c.Net.Activation, c.Net.TimeInput, c.Net.Fourier, c.FourierDamping, c.Net.ScaleBySigma,
 		c.Train.Steps, c.Train.BatchSize, c.Train.LR, orConstant(c.Train.LRSchedule), c.Train.Weighting, max(1, c.Train.TimeSkew), c.HyvarinenWeighting, max(1, c.HyvarinenTimeSkew), c.TrainFor(Hyvarinen).BatchSize, c.Samples)
 }
 

@@ -43,6 +43,21 @@ func TestOverridesAndValidation(t *testing.T) {
 	if p.TrainFor(Hyvarinen).BatchSize != 128 {
 		t.Errorf("paper: Hyvarinen batch %d, want the exam's 128", p.TrainFor(Hyvarinen).BatchSize)
 	}
+	// The Hyvarinen score damps its Fourier features at cpu, DSM does not; the flag sets it, a
+	// network without Fourier features is never marked damped.
+	if !cpu.NetFor(Hyvarinen).FourierDamped || cpu.NetFor(DSM).FourierDamped || cpu.Net.FourierDamped {
+		t.Errorf("cpu: damped Hyvarinen %v, DSM %v", cpu.NetFor(Hyvarinen).FourierDamped, cpu.NetFor(DSM).FourierDamped)
+	}
+	all, err := Overrides{Preset: "cpu", FourierDamping: DampAll}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !all.NetFor(DSM).FourierDamped || p.NetFor(Hyvarinen).FourierDamped {
+		t.Errorf("-fourier_damping all: DSM damped %v; paper (no features) Hyvarinen damped %v", all.NetFor(DSM).FourierDamped, p.NetFor(Hyvarinen).FourierDamped)
+	}
+	if _, err := (Overrides{Preset: "cpu", FourierDamping: "some"}).Config(); err == nil || !strings.Contains(err.Error(), "Fourier damping") {
+		t.Errorf("unknown Fourier damping: %v", err)
+	}
 	bad := cpu
 	bad.HyvarinenBatch = -1
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "Hyvarinen batch") {

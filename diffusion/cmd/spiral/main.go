@@ -74,6 +74,8 @@ func parse(args []string) (*options, []string, error) {
 	fs.IntVar(&o.o.Layers, "layers", 0, "hidden layers (0: 3)")
 	fs.IntVar(&o.o.Fourier, "fourier", 0, "Fourier feature pairs of x (0: the preset's, < 0: none)")
 	fs.BoolVar(&o.o.PlainNet, "plain_net", false, "the exam's plain MLP on [x1, x2, t] (no Fourier features, no 1/sigma(t) output)")
+	fs.Float64Var(&o.o.FourierScale, "fourier_scale", 0, "standard deviation of the Fourier feature frequencies (0: 4)")
+	fs.StringVar(&o.o.FourierDamping, "fourier_damping", "", "which scores damp their Fourier features by the noise level: hyvarinen, all or none (empty: the preset's)")
 	fs.IntVar(&o.o.Samples, "samples", 0, "samples per evaluated set (0: the preset's)")
 	fs.IntVar(&o.o.LikelihoodPoints, "likelihood_points", 0, "points of the PF-ODE likelihood check (0: the preset's)")
 	fs.IntVar(&o.o.Workers, "workers", 0, "data-parallel shards of each training batch (0: 2, both cores)")
