@@ -148,3 +148,34 @@ func TestShifted(t *testing.T) {
 		}
 	}
 }
+
+// A blurred pixel keeps its mass away from the borders, spreads symmetrically with the
+// Gaussian's width, and an invalid blur is refused.
+func TestBlurred(t *testing.T) {
+	img := make([]float32, 784)
+	img[14*28+14] = 1
+	for _, sigma := range []float64{0.5, 1, 2} {
+		out := blurred(img, sigma)
+		sum, second := 0.0, 0.0
+		for i, v := range out {
+			sum += float64(v)
+			dy := float64(i/28 - 14)
+			second += float64(v) * dy * dy
+		}
+		if math.Abs(sum-1) > 1e-5 {
+			t.Errorf("sigma %g: mass %v, want 1", sigma, sum)
+		}
+		if math.Abs(second-sigma*sigma) > 0.05*sigma*sigma+0.04 { // a sampled Gaussian: narrower at sigma 0.5
+			t.Errorf("sigma %g: variance along y %v, want about %v", sigma, second, sigma*sigma)
+		}
+		if out[14*28+13] != out[14*28+15] || out[13*28+14] != out[15*28+14] || math.Abs(float64(out[14*28+13]-out[13*28+14])) > 1e-7 {
+			t.Errorf("sigma %g: not symmetric", sigma)
+		}
+	}
+	ev := &Evaluator{}
+	for _, b := range []float64{-1, 0.2, 5} {
+		if _, err := ev.Train(&mnist.Set{}, TrainConfig{Steps: 1, BatchSize: 1, LR: 1, Blur: b}); err == nil || !strings.Contains(err.Error(), "blur") {
+			t.Errorf("blur %g: %v", b, err)
+		}
+	}
+}
