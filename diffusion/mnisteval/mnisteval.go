@@ -26,6 +26,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/conv"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/dataparallel"
+	"github.com/godiffusion/notebooks/diffusion/history"
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
 	"github.com/godiffusion/notebooks/diffusion/nets"
@@ -76,8 +77,12 @@ type Evaluator struct {
 	// TestAccuracy is the accuracy on the MNIST test set measured after training (saved with
 	// the checkpoint; 0 if unknown).
 	TestAccuracy float64
-	reference    *metrics.Gaussian // test-set features, computed on first use
-	referenceN   int
+	// Training is the training the weights had (set by Train, saved with the checkpoint; nil
+	// for a checkpoint saved before it was recorded). LoadOrTrain reuses a checkpoint only if
+	// it equals its preset's PresetTraining.
+	Training   *TrainConfig
+	reference  *metrics.Gaussian // test-set features, computed on first use
+	referenceN int
 }
 
 // network returns the logits [B, 10] and features [B, Features] of images x [B, 28, 28, 1].
@@ -379,6 +384,9 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 		}
 	}
 	h.Duration = time.Duration((before + time.Since(start).Seconds()) * float64(time.Second))
+	done := cfg
+	done.Progress, done.Resume = nil, trainstate.Options{}
+	ev.Training = &done
 	ev.reference = nil
 	return h, nil
 }
@@ -453,16 +461,17 @@ func PresetTraining(p preset.Preset) TrainConfig {
 
 // meta is the content of a checkpoint's model.json.
 type meta struct {
-	Kind         string  `json:"kind"`
-	Format       int     `json:"format"`
-	Config       Config  `json:"config"`
-	TestAccuracy float64 `json:"test_accuracy"`
-	Preset       string  `json:"preset"`
+	Kind         string       `json:"kind"`
+	Format       int          `json:"format"`
+	Config       Config       `json:"config"`
+	TestAccuracy float64      `json:"test_accuracy"`
+	Preset       string       `json:"preset"`
+	Training     *TrainConfig `json:"training,omitempty"`
 }
 
 // Save writes the evaluator into dir (atomically replacing a previous checkpoint).
 func (ev *Evaluator) Save(dir string, p preset.Preset) error {
-	if err := savedmodel.Save(dir, ev.store, "/"+Scope, meta{Kind: Kind, Format: FormatVersion, Config: ev.Config, TestAccuracy: ev.TestAccuracy, Preset: string(p)}); err != nil {
+	if err := savedmodel.Save(dir, ev.store, "/"+Scope, meta{Kind: Kind, Format: FormatVersion, Config: ev.Config, TestAccuracy: ev.TestAccuracy, Preset: string(p), Training: ev.Training}); err != nil {
 		return fmt.Errorf("mnisteval: %w", err)
 	}
 	return nil
@@ -484,19 +493,20 @@ func Load(b compute.Backend, dir string) (*Evaluator, preset.Preset, error) {
 	if err := savedmodel.LoadVariables(dir, ev.store, "/"+Scope); err != nil {
 		return nil, "", fmt.Errorf("mnisteval: %w", err)
 	}
-	ev.TestAccuracy = mt.TestAccuracy
+	ev.TestAccuracy, ev.Training = mt.TestAccuracy, mt.Training
 	return ev, preset.Preset(mt.Preset), nil
 }
 
-// LoadOrTrain loads the evaluator in dir if one trained at preset p (or a larger one) is there;
-// otherwise it trains one at p on MNIST's training split, measures its test accuracy, and
+// LoadOrTrain loads the evaluator in dir if one trained at preset p (or a larger one) is there,
+// trained as that preset's PresetTraining says now (an older checkpoint, or one whose preset's
+// training changed since, is trained again); otherwise it trains one at p on MNIST's training split, measures its test accuracy, and
 // saves it. trained says which. The training is resumable (trainstate): it keeps its state
 // in dir + ".training" every minute and at an interrupt (SIGINT, SIGTERM), and a later call
 // continues from there.
 func LoadOrTrain(b compute.Backend, dir string, p preset.Preset, progress func(step int, loss float64)) (ev *Evaluator, trained bool, err error) {
 	if savedmodel.Exists(dir) {
 		ev, at, err := Load(b, dir)
-		if err == nil && rank(at) >= rank(p) {
+		if err == nil && rank(at) >= rank(p) && ev.Training != nil && history.Same(*ev.Training, PresetTraining(at)) {
 			return ev, false, nil
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/godiffusion/notebooks/diffusion/backend"
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
+	"github.com/godiffusion/notebooks/diffusion/history"
 	"github.com/godiffusion/notebooks/diffusion/preset"
 )
 
@@ -81,6 +82,29 @@ func TestTrainScoreSaveLoad(t *testing.T) {
 	loaded, at, err := Load(b, dir)
 	if err != nil || at != preset.Smoke {
 		t.Fatalf("Load: preset %q, %v", at, err)
+	}
+	if loaded.Training == nil || loaded.Training.Steps != 150 || loaded.Training.Shift != 1 || loaded.Training.Seed != 2 {
+		t.Errorf("the checkpoint lost its training: %+v", loaded.Training)
+	}
+	// LoadOrTrain reuses a checkpoint trained as its preset trains, and trains again when the
+	// recorded training differs (here: a blur the smoke preset does not use).
+	asPreset := PresetTraining(preset.Smoke)
+	ev.Training = &asPreset
+	reuse := filepath.Join(t.TempDir(), "reuse")
+	if err := ev.Save(reuse, preset.Smoke); err != nil {
+		t.Fatal(err)
+	}
+	if got, trained, err := LoadOrTrain(b, reuse, preset.Smoke, nil); err != nil || trained || got.Config != ev.Config {
+		t.Errorf("LoadOrTrain of a matching checkpoint: trained %v, config %+v, %v", trained, got.Config, err)
+	}
+	other := asPreset
+	other.Blur = 2
+	ev.Training = &other
+	if err := ev.Save(reuse, preset.Smoke); err != nil {
+		t.Fatal(err)
+	}
+	if got, trained, err := LoadOrTrain(b, reuse, preset.Smoke, nil); err != nil || !trained || !history.Same(*got.Training, asPreset) {
+		t.Errorf("LoadOrTrain of a checkpoint trained otherwise: trained %v, training %+v, %v", trained, got.Training, err)
 	}
 	p1, f1, err := ev.Outputs(held.Images[:10*784], 10)
 	if err != nil {
