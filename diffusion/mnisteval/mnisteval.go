@@ -27,6 +27,7 @@ import (
 	"github.com/godiffusion/notebooks/diffusion/data/mnist"
 	"github.com/godiffusion/notebooks/diffusion/dataparallel"
 	"github.com/godiffusion/notebooks/diffusion/history"
+	"github.com/godiffusion/notebooks/diffusion/imageops"
 	"github.com/godiffusion/notebooks/diffusion/lrschedule"
 	"github.com/godiffusion/notebooks/diffusion/metrics"
 	"github.com/godiffusion/notebooks/diffusion/nets"
@@ -359,7 +360,9 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 			pos++
 			img := shifted(set.Image(i), rng, cfg.Shift)
 			if cfg.Blur > 0 && rng.IntN(2) == 0 {
-				img = blurred(img, 0.5+rng.Float64()*(cfg.Blur-0.5))
+				if img, err = blurred(img, 0.5+rng.Float64()*(cfg.Blur-0.5)); err != nil {
+					return h, err
+				}
 			}
 			x = append(x, img...)
 			y = append(y, int32(set.Labels[i]))
@@ -391,42 +394,10 @@ func (ev *Evaluator) Train(set *mnist.Set, cfg TrainConfig) (h *History, err err
 	return h, nil
 }
 
-// blurred returns a 28x28 image blurred by a separable Gaussian of standard deviation sigma
-// pixels (zero outside the image).
-func blurred(img []float32, sigma float64) []float32 {
-	r := int(math.Ceil(3 * sigma))
-	k := make([]float32, 2*r+1)
-	sum := float32(0)
-	for i := range k {
-		d := float64(i - r)
-		k[i] = float32(math.Exp(-d * d / (2 * sigma * sigma)))
-		sum += k[i]
-	}
-	for i := range k {
-		k[i] /= sum
-	}
-	pass := func(src []float32, horizontal bool) []float32 {
-		out := make([]float32, len(src))
-		for y := range mnist.Rows {
-			for x := range mnist.Cols {
-				acc := float32(0)
-				for i, w := range k {
-					yy, xx := y, x
-					if horizontal {
-						xx += i - r
-					} else {
-						yy += i - r
-					}
-					if yy >= 0 && yy < mnist.Rows && xx >= 0 && xx < mnist.Cols {
-						acc += w * src[yy*mnist.Cols+xx]
-					}
-				}
-				out[y*mnist.Cols+x] = acc
-			}
-		}
-		return out
-	}
-	return pass(pass(img, true), false)
+// blurred returns a 28x28 image blurred by a Gaussian of standard deviation sigma pixels
+// (imageops.Blur, kernel out to 3 sigma).
+func blurred(img []float32, sigma float64) ([]float32, error) {
+	return imageops.Blur{Kernel: 2*int(math.Ceil(3*sigma)) + 1, Sigma: sigma}.Apply(img, imageops.Square(mnist.Rows, 1))
 }
 
 // shifted returns a copy of a 28x28 image translated by up to maxShift pixels in each direction

@@ -179,7 +179,10 @@ func TestBlurred(t *testing.T) {
 	img := make([]float32, 784)
 	img[14*28+14] = 1
 	for _, sigma := range []float64{0.5, 1, 2} {
-		out := blurred(img, sigma)
+		out, err := blurred(img, sigma)
+		if err != nil {
+			t.Fatal(err)
+		}
 		sum, second := 0.0, 0.0
 		for i, v := range out {
 			sum += float64(v)
