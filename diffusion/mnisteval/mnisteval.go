@@ -211,10 +211,10 @@ type TrainConfig struct {
 	Shift int
 	// Blur, if > 0, blurs half of the training images with a Gaussian of standard deviation
 	// drawn uniformly from [0.5, Blur] pixels (0: none; no preset uses it yet). Measured
-	// (docs/STATUS.md session 15): with Blur 2 the cpu evaluator keeps its test accuracy
-	// (0.9948 against 0.9950) and reads the d_z = 2 VAE's decoded test digits, whose labels are
-	// known, at 0.705 instead of 0.594: the grey decoder means are then read as a person reads
-	// them.
+	// (docs/STATUS.md session 15, notebook 07 at cpu): with Blur 2 the evaluator keeps its test
+	// accuracy (0.9946 against 0.9950) and reads the d_z = 2 VAE's decoded test digits, whose
+	// labels are known, at 0.702 instead of 0.594: the grey decoder means are then read as a
+	// person reads them.
 	Blur float64 `json:"blur,omitempty"`
 	Seed int64
 	// Workers is the number of concurrent shards of each batch (package dataparallel; 0 or 1:
@@ -468,12 +468,12 @@ func Load(b compute.Backend, dir string) (*Evaluator, preset.Preset, error) {
 	return ev, preset.Preset(mt.Preset), nil
 }
 
-// LoadOrTrain loads the evaluator in dir if one trained at preset p (or a larger one) is there,
-// trained as that preset's PresetTraining says now (an older checkpoint, or one whose preset's
-// training changed since, is trained again); otherwise it trains one at p on MNIST's training split, measures its test accuracy, and
-// saves it. trained says which. The training is resumable (trainstate): it keeps its state
-// in dir + ".training" every minute and at an interrupt (SIGINT, SIGTERM), and a later call
-// continues from there.
+// LoadOrTrain loads the evaluator in dir if one trained at preset p (or a larger one) is
+// there, trained as that preset's PresetTraining says now (an older checkpoint, or one whose
+// preset's training changed since, is trained again); otherwise it trains one at p on MNIST's
+// training split, measures its test accuracy, and saves it. trained says which. The training
+// is resumable (trainstate): it keeps its state in dir + ".training" every minute and at an
+// interrupt (SIGINT, SIGTERM), and a later call continues from there.
 func LoadOrTrain(b compute.Backend, dir string, p preset.Preset, progress func(step int, loss float64)) (ev *Evaluator, trained bool, err error) {
 	if savedmodel.Exists(dir) {
 		ev, at, err := Load(b, dir)

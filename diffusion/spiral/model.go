@@ -164,9 +164,10 @@ func (n *Net) sigmaOf(t *Node) *Node {
 func (n *Net) graph(scope *model.Scope, x, t, c *Node) *Node {
 	d := n.Dimension()
 	net := scope.In(NetScope)
+	sigma := n.sigmaOf(t) // [B], shared by the time input, the damping and the output scale
 	feature := t
 	if n.Config.TimeInput == TimeLogSigma {
-		feature = Log(n.sigmaOf(t))
+		feature = Log(sigma)
 	}
 	in := x
 	if f := n.Config.Fourier; f > 0 {
@@ -184,8 +185,7 @@ func (n *Net) graph(scope *model.Scope, x, t, c *Node) *Node {
 					half[j] += b[i*f+j] * b[i*f+j] / 2
 				}
 			}
-			s := n.sigmaOf(t)
-			damp := Exp(Neg(Mul(InsertAxes(Square(s), -1), Const(x.Graph(), tensors.FromFlatDataAndDimensions(half, 1, f)))))
+			damp := Exp(Neg(Mul(InsertAxes(Square(sigma), -1), Const(x.Graph(), tensors.FromFlatDataAndDimensions(half, 1, f)))))
 			sin, cos = Mul(sin, damp), Mul(cos, damp)
 		}
 		in = Concatenate([]*Node{x, sin, cos}, -1)
@@ -205,7 +205,7 @@ func (n *Net) graph(scope *model.Scope, x, t, c *Node) *Node {
 	}
 	out := nets.Linear(net.In("output"), h, d)
 	if n.Config.ScaleBySigma {
-		out = Div(out, InsertAxes(n.sigmaOf(t), -1))
+		out = Div(out, InsertAxes(sigma, -1))
 	}
 	return out
 }
