@@ -87,7 +87,7 @@ func TestTrainScoreSaveLoad(t *testing.T) {
 		t.Errorf("the checkpoint lost its training: %+v", loaded.Training)
 	}
 	// LoadOrTrain reuses a checkpoint trained as its preset trains, and trains again when the
-	// recorded training differs (here: a blur the smoke preset does not use).
+	// recorded training differs (here: a larger blur than the smoke preset's).
 	asPreset := PresetTraining(preset.Smoke)
 	ev.Training = &asPreset
 	reuse := filepath.Join(t.TempDir(), "reuse")
@@ -98,7 +98,7 @@ func TestTrainScoreSaveLoad(t *testing.T) {
 		t.Errorf("LoadOrTrain of a matching checkpoint: trained %v, config %+v, %v", trained, got.Config, err)
 	}
 	other := asPreset
-	other.Blur = 2
+	other.Blur = asPreset.Blur + 1
 	ev.Training = &other
 	if err := ev.Save(reuse, preset.Smoke); err != nil {
 		t.Fatal(err)
