@@ -53,6 +53,10 @@ type Config struct {
 	Sweep    []float64 `json:"sweep"`
 	// Samples is the number of digits of every scored set (FID, confidence, accuracy).
 	Samples int `json:"samples"`
+	// PlaneGrid is the grid size (PlaneGrid x PlaneGrid points) at which the notebook and the
+	// command read the decoded latent plane with the evaluator (ReadPlane; d_z = 2 only).
+	// Not part of the configuration a checkpoint is compared by.
+	PlaneGrid int `json:"-"`
 	// CheckpointEvery, if > 0, saves the resumable training state (trainstate) after every
 	// CheckpointEvery steps; CheckpointInterval saves it when that much training time passed
 	// (0: trainstate.DefaultInterval). Neither is part of the configuration a checkpoint is
@@ -94,6 +98,7 @@ func (o Overrides) Config() (Config, error) {
 	c.Train.ValSize = preset.Pick(p, 512, 4096, 4096)
 	c.Samples = preset.Pick(p, 100, 1000, 2000)
 	c.K = preset.Pick(p, 50, 200, 200)
+	c.PlaneGrid = preset.Pick(p, 40, 120, 120)
 	if p == preset.Smoke {
 		c.Train.EMADecay = 0.9
 	}
@@ -153,6 +158,9 @@ func (c Config) Validate() error {
 	}
 	if c.Samples < 10 {
 		return fmt.Errorf("latent: need >= 10 samples per scored set (one per digit at least), got %d", c.Samples)
+	}
+	if c.PlaneGrid < 2 || c.PlaneGrid > 1000 {
+		return fmt.Errorf("latent: the plane reading's grid must be 2 to 1000 points a side, got %d", c.PlaneGrid)
 	}
 	return nil
 }

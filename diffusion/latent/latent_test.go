@@ -254,8 +254,12 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.PUncond != 0.2 || c.ClassEmbed != 256 || c.Guidance != 7.5 || len(c.Sweep) != 5 || c.Train.TMin != 1.0/float64(c.K) {
+	if c.PUncond != 0.2 || c.ClassEmbed != 256 || c.Guidance != 7.5 || len(c.Sweep) != 5 || c.Train.TMin != 1.0/float64(c.K) || c.PlaneGrid != 120 {
 		t.Errorf("cpu config %+v", c)
+	}
+	c.PlaneGrid = 1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "plane reading's grid") {
+		t.Errorf("a plane grid of 1 point: %v", err)
 	}
 	if c, _ := (Overrides{Preset: "smoke", Guidance: 5}).Config(); len(c.Sweep) != 6 {
 		t.Errorf("guidance 5 is not added to the sweep: %v", c.Sweep)

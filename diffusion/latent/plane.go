@@ -30,9 +30,6 @@ type PlaneReading struct {
 	Best [mnist.NumClasses]float64
 }
 
-// PlaneGrid is the grid size of the notebook's and the command's ReadPlane.
-const PlaneGrid = 120
-
 // ReadPlane decodes the centres of an n x n grid over [-extent, extent]^2 of the latent plane
 // and has the evaluator classify them; extent <= 0 takes the smallest square (rounded up to
 // a multiple of 0.5) that holds the encoder mean of every test digit. Only for a VAE with

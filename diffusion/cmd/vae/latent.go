@@ -188,7 +188,7 @@ func (r *latentRun) sweep(ls *latent.Study) ([]string, [][]latent.Row, error) {
 	fmt.Fprintf(r.w, "guidance sweep, d_z = %d:\n%s", ls.Latent(), latent.SweepTable(rows))
 	fmt.Fprintln(r.w, ls.TargetLine(rows))
 	if ls.Latent() == 2 {
-		pr, err := ls.ReadPlane(ev, latent.PlaneGrid, 0)
+		pr, err := ls.ReadPlane(ev, ls.Config.PlaneGrid, 0)
 		if err != nil {
 			return nil, nil, err
 		}
